@@ -1,0 +1,58 @@
+"""session-layer: one conversation history, stored once, served to every agent framework.
+
+The neutral session layer. A store keeps many conversations, each under an opaque
+session id, as canonical OpenAI Chat Completions messages (plain dicts)::
+
+    import sessions
+
+    store = sessions.connect()                 # SESSIONS_URL, or ./sessions.db
+    store.append("user-alice", [{"role": "user", "content": "Hi"}])
+    store.get("user-alice", limit=50)          # the last 50 messages, oldest first
+"""
+
+from __future__ import annotations
+
+from ._base import BaseSession, Session, SessionInfo
+from ._errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    ConflictError,
+    CorruptRecordError,
+    DecryptionError,
+    InvalidArgumentError,
+    InvalidMessageError,
+    InvalidSessionIdError,
+    MissingDependencyError,
+    SessionError,
+)
+from ._message import MAX_SESSION_ID_BYTES, Message
+from ._registry import StoreURL, connect, register_scheme, registered_schemes
+from .memory import MemorySession
+from .sqlite import SQLiteSession
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_SESSION_ID_BYTES",
+    "BackendUnavailableError",
+    "BaseSession",
+    "ConfigurationError",
+    "ConflictError",
+    "CorruptRecordError",
+    "DecryptionError",
+    "InvalidArgumentError",
+    "InvalidMessageError",
+    "InvalidSessionIdError",
+    "MemorySession",
+    "Message",
+    "MissingDependencyError",
+    "SQLiteSession",
+    "Session",
+    "SessionError",
+    "SessionInfo",
+    "StoreURL",
+    "__version__",
+    "connect",
+    "register_scheme",
+    "registered_schemes",
+]

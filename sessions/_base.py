@@ -1,0 +1,293 @@
+"""The Session contract: a Protocol for anyone, a base class for our backends.
+
+A *store* holds many conversations, each named by an opaque session id. Every call
+takes the session id, so one store object serves every user of an application.
+
+Rules every backend obeys (checked by ``tests/conformance``):
+
+* ``get`` returns messages oldest first, in append order; the order is decided by the
+  store (a sequence, a list position), never by a clock. ``limit=N`` gives the last N
+  and costs O(N).
+* ``append`` of a batch is all-or-nothing and costs O(batch). An empty batch is a no-op.
+* A missing session reads as empty: ``get`` -> ``[]``, ``count`` -> 0, ``pop`` -> None,
+  ``info`` -> None.
+* ``clear`` removes the messages but keeps the session (it stays listed, keeps its
+  creation time); ``delete`` removes it completely.
+* Session ids and messages are validated before anything is written (see
+  :mod:`sessions._message`); errors derive from :class:`SessionError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from ._errors import BackendUnavailableError, SessionError
+from ._message import (
+    Message,
+    check_limit,
+    check_session_id,
+    decode_record,
+    decode_records,
+    encode_messages,
+)
+
+__all__ = ["BaseSession", "Session", "SessionInfo"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a store knows about one session besides its messages.
+
+    Times are timezone-aware UTC ``datetime`` values: ``created_at`` is when the session
+    was first written, ``updated_at`` when it was last changed.
+    """
+
+    session_id: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@runtime_checkable
+class Session(Protocol):
+    """The contract every session store fulfils, sync and async.
+
+    Implement this Protocol to plug a store of your own into the adapters, wrappers
+    and migration; subclass :class:`BaseSession` to get validation, error mapping and
+    the async half for free.
+    """
+
+    def get(self, session_id: str, limit: int | None = None) -> list[Message]: ...
+    def append(self, session_id: str, messages: Iterable[Message]) -> None: ...
+    def clear(self, session_id: str) -> None: ...
+    def delete(self, session_id: str) -> None: ...
+    def pop(self, session_id: str) -> Message | None: ...
+    def replace(self, session_id: str, messages: Iterable[Message]) -> None: ...
+    def count(self, session_id: str) -> int: ...
+    def list_sessions(self) -> Iterator[str]: ...
+    def info(self, session_id: str) -> SessionInfo | None: ...
+    def close(self) -> None: ...
+
+    async def aget(self, session_id: str, limit: int | None = None) -> list[Message]: ...
+    async def aappend(self, session_id: str, messages: Iterable[Message]) -> None: ...
+    async def aclear(self, session_id: str) -> None: ...
+    async def adelete(self, session_id: str) -> None: ...
+    async def apop(self, session_id: str) -> Message | None: ...
+    async def areplace(self, session_id: str, messages: Iterable[Message]) -> None: ...
+    async def acount(self, session_id: str) -> int: ...
+    def alist_sessions(self) -> AsyncIterator[str]: ...
+    async def ainfo(self, session_id: str) -> SessionInfo | None: ...
+    async def aclose(self) -> None: ...
+
+
+class BaseSession(abc.ABC):
+    """Base class of our backends.
+
+    The public methods check session ids and messages, encode messages into records
+    (compact JSON text), decode what is read back and map driver exceptions to
+    :class:`SessionError` subclasses. A backend implements the ``_``-prefixed record
+    methods below, which receive checked arguments.
+
+    The async methods run the sync implementation in a worker thread, so they never
+    block the event loop; a backend with a native async driver overrides the
+    ``_a``-prefixed hooks instead. A cancelled async write still runs to completion in
+    its thread (it is never left half done).
+    """
+
+    #: Exceptions of the backend's driver that are mapped by :meth:`_translate_error`.
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
+    #: How many ids :meth:`alist_sessions` fetches per worker-thread hop.
+    list_batch_size: ClassVar[int] = 256
+
+    # -- what a backend implements --------------------------------------------------
+
+    @abc.abstractmethod
+    def _get(self, session_id: str, limit: int | None) -> list[str]:
+        """Records of the session, oldest first; only the last ``limit`` if given."""
+
+    @abc.abstractmethod
+    def _append(self, session_id: str, records: list[str]) -> None:
+        """Append a non-empty batch of records atomically."""
+
+    @abc.abstractmethod
+    def _pop(self, session_id: str) -> str | None:
+        """Remove and return the last record, atomically."""
+
+    @abc.abstractmethod
+    def _replace(self, session_id: str, records: list[str]) -> None:
+        """Replace every record atomically (``records`` may be empty)."""
+
+    @abc.abstractmethod
+    def _clear(self, session_id: str) -> None:
+        """Remove every record, keep the session."""
+
+    @abc.abstractmethod
+    def _delete(self, session_id: str) -> None:
+        """Remove the session completely."""
+
+    @abc.abstractmethod
+    def _count(self, session_id: str) -> int: ...
+
+    @abc.abstractmethod
+    def _info(self, session_id: str) -> SessionInfo | None: ...
+
+    @abc.abstractmethod
+    def _iter_sessions(self) -> Iterator[str]:
+        """Every session id, streamed: never all ids in memory at once."""
+
+    def _close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files. Called at most once."""
+
+    def _translate_error(self, error: BaseException, session_id: str | None,
+                         operation: str) -> SessionError:
+        """Map a driver exception to ours; by default the backend is unavailable."""
+        return BackendUnavailableError(
+            f"{type(self).__name__} failed: {error}", session_id=session_id, operation=operation
+        )
+
+    # -- the error boundary -----------------------------------------------------------
+
+    def _call(self, operation: str, session_id: str | None, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except SessionError:
+            raise
+        except self.driver_errors as error:
+            raise self._translate_error(error, session_id, operation) from error
+
+    # -- the sync contract --------------------------------------------------------------
+
+    def get(self, session_id: str, limit: int | None = None) -> list[Message]:
+        """Messages of ``session_id`` oldest first; with ``limit=N`` only the last N."""
+        check_session_id(session_id, "get")
+        limit = check_limit(limit, session_id, "get")
+        if limit == 0:
+            return []
+        records = self._call("get", session_id, self._get, session_id, limit)
+        return decode_records(records, session_id, "get")
+
+    def append(self, session_id: str, messages: Iterable[Message]) -> None:
+        """Append a batch of messages atomically: all of them are stored or none."""
+        check_session_id(session_id, "append")
+        records = encode_messages(messages, session_id, "append")
+        if records:
+            self._call("append", session_id, self._append, session_id, records)
+
+    def pop(self, session_id: str) -> Message | None:
+        """Remove and return the last message, or None if the session is empty."""
+        check_session_id(session_id, "pop")
+        record = self._call("pop", session_id, self._pop, session_id)
+        return None if record is None else decode_record(record, session_id, "pop")
+
+    def replace(self, session_id: str, messages: Iterable[Message]) -> None:
+        """Replace the whole history atomically (creating the session if needed)."""
+        check_session_id(session_id, "replace")
+        records = encode_messages(messages, session_id, "replace")
+        self._call("replace", session_id, self._replace, session_id, records)
+
+    def clear(self, session_id: str) -> None:
+        """Remove all messages; the session itself (metadata, TTL) remains."""
+        check_session_id(session_id, "clear")
+        self._call("clear", session_id, self._clear, session_id)
+
+    def delete(self, session_id: str) -> None:
+        """Remove the session completely. Deleting a missing session is a no-op."""
+        check_session_id(session_id, "delete")
+        self._call("delete", session_id, self._delete, session_id)
+
+    def count(self, session_id: str) -> int:
+        """Number of messages in the session (0 if it does not exist)."""
+        check_session_id(session_id, "count")
+        return self._call("count", session_id, self._count, session_id)
+
+    def info(self, session_id: str) -> SessionInfo | None:
+        """Metadata of the session (created, updated, message count), or None if missing."""
+        check_session_id(session_id, "info")
+        return self._call("info", session_id, self._info, session_id)
+
+    def list_sessions(self) -> Iterator[str]:
+        """Iterate over every session id, streaming (no order is promised)."""
+        iterator = self._call("list_sessions", None, self._iter_sessions)
+        while True:
+            try:
+                session_id = self._call("list_sessions", None, next, iterator)
+            except StopIteration:
+                return
+            yield session_id
+
+    def close(self) -> None:
+        """Release connections and files; the store must not be used afterwards."""
+        if not getattr(self, "_closed", False):
+            self._closed = True
+            self._call("close", None, self._close)
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the async contract ---------------------------------------------------------------
+
+    async def _offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work in a worker thread; a cancelled caller does not stop it."""
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+    async def aget(self, session_id: str, limit: int | None = None) -> list[Message]:
+        return await self._offload(self.get, session_id, limit)
+
+    async def aappend(self, session_id: str, messages: Iterable[Message]) -> None:
+        # Validate on the caller's side so a bad batch fails before any thread hop.
+        check_session_id(session_id, "append")
+        records = encode_messages(messages, session_id, "append")
+        if records:
+            await self._offload(self._call, "append", session_id, self._append, session_id, records)
+
+    async def apop(self, session_id: str) -> Message | None:
+        return await self._offload(self.pop, session_id)
+
+    async def areplace(self, session_id: str, messages: Iterable[Message]) -> None:
+        check_session_id(session_id, "replace")
+        records = encode_messages(messages, session_id, "replace")
+        await self._offload(self._call, "replace", session_id, self._replace, session_id, records)
+
+    async def aclear(self, session_id: str) -> None:
+        await self._offload(self.clear, session_id)
+
+    async def adelete(self, session_id: str) -> None:
+        await self._offload(self.delete, session_id)
+
+    async def acount(self, session_id: str) -> int:
+        return await self._offload(self.count, session_id)
+
+    async def ainfo(self, session_id: str) -> SessionInfo | None:
+        return await self._offload(self.info, session_id)
+
+    async def alist_sessions(self) -> AsyncIterator[str]:
+        """Iterate over every session id without blocking the event loop."""
+        iterator = self.list_sessions()
+        size = self.list_batch_size
+        while True:
+            batch = await self._offload(lambda: list(itertools.islice(iterator, size)))
+            for session_id in batch:
+                yield session_id
+            if len(batch) < size:
+                return
+
+    async def aclose(self) -> None:
+        await self._offload(self.close)

@@ -1,0 +1,241 @@
+"""The canonical message: validation at the boundary, encoding to stored records.
+
+A message is a JSON-compatible ``dict`` in the OpenAI Chat Completions format. Every
+backend stores a message as one *record*: the message's compact JSON text. Validation
+and encoding happen together, once, before anything is written, so a batch with one bad
+message stores nothing.
+
+Besides messages, a store may hold *envelopes*: records written by a wrapper
+(compression, encryption). An envelope is a dict with the single key ``"envelope"``
+holding a dict with an integer version ``"v"``. Because it has no ``"role"`` it can
+never be mistaken for a message, and a message can never be mistaken for it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ._errors import (
+    CorruptRecordError,
+    InvalidArgumentError,
+    InvalidMessageError,
+    InvalidSessionIdError,
+)
+
+__all__ = [
+    "ENVELOPE_KEY",
+    "MAX_SESSION_ID_BYTES",
+    "ROLES",
+    "Message",
+    "check_limit",
+    "check_session_id",
+    "decode_record",
+    "decode_records",
+    "encode_message",
+    "encode_messages",
+    "is_envelope",
+]
+
+Message = dict[str, Any]
+"""A canonical message (``openai.types.chat.ChatCompletionMessageParam`` as a dict)."""
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+ENVELOPE_KEY = "envelope"
+MAX_SESSION_ID_BYTES = 1024
+"""Longest accepted session id, in UTF-8 bytes: it must fit every backend's key index."""
+
+_MAX_DEPTH = 64
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_decode = json.JSONDecoder().decode
+
+
+def check_session_id(session_id: object, operation: str) -> str:
+    """Return ``session_id`` if every backend can store it under exactly that id.
+
+    Accepted: any non-empty ``str`` without NUL characters or lone surrogates, at most
+    :data:`MAX_SESSION_ID_BYTES` bytes in UTF-8. Ids are opaque: ``../x`` or
+    ``/etc/passwd`` are ordinary ids, never paths. Anything else raises
+    :class:`InvalidSessionIdError`.
+    """
+    if type(session_id) is not str:
+        raise InvalidSessionIdError(
+            f"session id must be a str, not {type(session_id).__name__}", operation=operation
+        )
+    if not session_id:
+        raise InvalidSessionIdError("session id must not be empty", session_id="", operation=operation)
+    if "\x00" in session_id:
+        raise InvalidSessionIdError(
+            "session id must not contain NUL characters", session_id=session_id, operation=operation
+        )
+    try:
+        size = len(session_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidSessionIdError(
+            "session id must be valid Unicode (no lone surrogates)",
+            session_id=session_id.encode("utf-8", "backslashreplace").decode("ascii"),
+            operation=operation,
+        ) from None
+    if size > MAX_SESSION_ID_BYTES:
+        raise InvalidSessionIdError(
+            f"session id is {size} bytes in UTF-8; at most {MAX_SESSION_ID_BYTES} are allowed",
+            session_id=session_id,
+            operation=operation,
+        )
+    return session_id
+
+
+def check_limit(limit: object, session_id: str, operation: str) -> int | None:
+    """Validate a ``limit`` argument: ``None`` (everything) or an int >= 0."""
+    if limit is None:
+        return None
+    if type(limit) is not int:
+        raise InvalidArgumentError(
+            f"limit must be an int or None, not {type(limit).__name__}",
+            session_id=session_id,
+            operation=operation,
+        )
+    if limit < 0:
+        raise InvalidArgumentError(
+            f"limit must be >= 0, got {limit}", session_id=session_id, operation=operation
+        )
+    return limit
+
+
+def is_envelope(message: Mapping[str, Any]) -> bool:
+    """True if ``message`` is a wrapper's envelope rather than a chat message."""
+    return "role" not in message and ENVELOPE_KEY in message
+
+
+def _check_json(value: object, depth: int) -> str | None:
+    """Return why ``value`` is not plain JSON data, or None if it is."""
+    if depth > _MAX_DEPTH:
+        return f"nested deeper than {_MAX_DEPTH} levels (or circular)"
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return None
+    if kind is float:
+        return None if math.isfinite(value) else f"{value!r} is not a JSON number"  # type: ignore[arg-type]
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                return f"dict key {key!r} is not a str"
+            problem = _check_json(item, depth + 1)
+            if problem is not None:
+                return f"{key!r}: {problem}"
+        return None
+    if kind is list or kind is tuple:
+        for position, item in enumerate(value):  # type: ignore[arg-type]
+            problem = _check_json(item, depth + 1)
+            if problem is not None:
+                return f"[{position}]: {problem}"
+        return None
+    return f"{kind.__name__} is not JSON-serialisable"
+
+
+def _check_shape(message: Mapping[str, Any]) -> str | None:
+    """Return why ``message`` is not a canonical message or envelope, or None."""
+    if "role" not in message:
+        if ENVELOPE_KEY in message:
+            if len(message) != 1:
+                return "an envelope holds only the 'envelope' key"
+            body = message[ENVELOPE_KEY]
+            if type(body) is not dict or type(body.get("v")) is not int:
+                return "an envelope must be a dict with an int version 'v'"
+            return None
+        return "missing 'role'"
+    role = message["role"]
+    if role not in ROLES:
+        return f"role {role!r} is not one of {', '.join(sorted(ROLES))}"
+    content = message.get("content")
+    if content is not None and type(content) is not str:
+        if type(content) not in (list, tuple):
+            return "'content' must be a str, a list of parts, or None"
+        for position, part in enumerate(content):
+            if type(part) is not dict or type(part.get("type")) is not str:
+                return f"content part {position} must be a dict with a str 'type'"
+    if role == "tool" and type(message.get("tool_call_id")) is not str:
+        return "a tool message needs a str 'tool_call_id'"
+    if "name" in message and message["name"] is not None and type(message["name"]) is not str:
+        return "'name' must be a str"
+    tool_calls = message.get("tool_calls")
+    if tool_calls is not None:
+        if type(tool_calls) not in (list, tuple):
+            return "'tool_calls' must be a list"
+        for position, call in enumerate(tool_calls):
+            if type(call) is not dict:
+                return f"tool call {position} must be a dict"
+    return None
+
+
+def encode_message(message: object, *, index: int = 0, session_id: str | None = None,
+                   operation: str | None = None) -> str:
+    """Validate one message and return its record (compact JSON text)."""
+    if not isinstance(message, Mapping):
+        raise InvalidMessageError(
+            f"expected a dict, got {type(message).__name__}",
+            index=index, session_id=session_id, operation=operation,
+        )
+    if type(message) is not dict:
+        message = dict(message)
+    problem = _check_shape(message) or _check_json(message, 0)
+    if problem is not None:
+        raise InvalidMessageError(problem, index=index, session_id=session_id, operation=operation)
+    text = _encoder.encode(message)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessageError(
+            "contains a string that is not valid Unicode (lone surrogate)",
+            index=index, session_id=session_id, operation=operation,
+        ) from None
+    return text
+
+
+def encode_messages(messages: object, session_id: str | None = None,
+                    operation: str | None = None) -> list[str]:
+    """Validate a batch and return its records; raise before anything is written."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+        raise InvalidMessageError(
+            f"expected a list of messages, got {type(messages).__name__}",
+            session_id=session_id, operation=operation,
+        )
+    return [
+        encode_message(message, index=index, session_id=session_id, operation=operation)
+        for index, message in enumerate(messages)
+    ]
+
+
+def decode_record(record: str | bytes, session_id: str | None = None,
+                  operation: str | None = None) -> Message:
+    """Turn a stored record back into a message; raise CorruptRecordError if it is not one."""
+    try:
+        value = _decode(record if isinstance(record, str) else record.decode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise CorruptRecordError(
+            f"stored record is not valid JSON: {exc}", session_id=session_id, operation=operation
+        ) from exc
+    if type(value) is not dict:
+        raise CorruptRecordError(
+            f"stored record is a {type(value).__name__}, not a message",
+            session_id=session_id, operation=operation,
+        )
+    return value
+
+
+def decode_records(records: Sequence[str | bytes], session_id: str | None = None,
+                   operation: str | None = None) -> list[Message]:
+    """Decode a sequence of records, oldest first."""
+    try:
+        values = [_decode(r if isinstance(r, str) else r.decode("utf-8")) for r in records]
+    except (ValueError, TypeError):
+        return [decode_record(r, session_id, operation) for r in records]
+    for value in values:
+        if type(value) is not dict:
+            raise CorruptRecordError(
+                f"stored record is a {type(value).__name__}, not a message",
+                session_id=session_id, operation=operation,
+            )
+    return values

@@ -1,0 +1,70 @@
+"""The stores the conformance suite runs on: one entry per backend or wrapper stack.
+
+Adding a backend to every contract test is one more ``Backend`` in ``BACKENDS``. Each
+``open`` is a context manager that yields a fresh, empty store and cleans up after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sessions
+
+Opener = Callable[[Path], contextlib.AbstractContextManager[sessions.Session]]
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def server_unavailable(what: str, reason: str) -> None:
+    """Skip a test whose server is missing, except under CI=true, where it fails."""
+    message = f"{what} is not reachable: {reason}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a missing server fails the run)", pytrace=False)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    open: Opener
+    marks: tuple[Any, ...] = ()
+    #: Contract features this store cannot offer, each documented where it is built.
+    lacks: frozenset[str] = field(default_factory=frozenset)
+    #: The store can be opened again in another process (multi-process tests).
+    shared_between_processes: bool = False
+
+
+@contextlib.contextmanager
+def _memory(tmp_path: Path) -> Iterator[sessions.Session]:
+    with sessions.MemorySession() as store:
+        yield store
+
+
+@contextlib.contextmanager
+def _sqlite_file(tmp_path: Path) -> Iterator[sessions.Session]:
+    with sessions.SQLiteSession(tmp_path / "conformance.db") as store:
+        yield store
+
+
+@contextlib.contextmanager
+def _sqlite_memory(tmp_path: Path) -> Iterator[sessions.Session]:
+    with sessions.SQLiteSession(":memory:") as store:
+        yield store
+
+
+BACKENDS: list[Backend] = [
+    Backend("memory", _memory),
+    Backend("sqlite", _sqlite_file, shared_between_processes=True),
+    Backend("sqlite-memory", _sqlite_memory),
+]
+
+
+def params() -> list[Any]:
+    return [pytest.param(b, id=b.name, marks=list(b.marks)) for b in BACKENDS]

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sessions
+from tests.backends import Backend, params
+
+
+@pytest.fixture(params=params())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(backend: Backend, tmp_path: Path) -> Iterator[sessions.Session]:
+    """A fresh, empty store of every backend and wrapper stack in tests/backends.py."""
+    with backend.open(tmp_path) as opened:
+        yield opened

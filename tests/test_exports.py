@@ -1,0 +1,24 @@
+"""Pin the public names, so a change to the API is a deliberate one."""
+
+from __future__ import annotations
+
+import sessions
+
+EXPECTED = {
+    "MAX_SESSION_ID_BYTES", "BackendUnavailableError", "BaseSession", "ConfigurationError",
+    "ConflictError", "CorruptRecordError", "DecryptionError", "InvalidArgumentError",
+    "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
+    "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
+    "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
+}
+
+
+def test_exported_names() -> None:
+    assert set(sessions.__all__) == EXPECTED
+    for name in sessions.__all__:
+        assert hasattr(sessions, name), name
+
+
+def test_backends_satisfy_the_protocol() -> None:
+    assert isinstance(sessions.MemorySession(), sessions.Session)
+    assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
