@@ -23,7 +23,7 @@ import abc
 import asyncio
 import functools
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -97,10 +97,10 @@ class BaseSession(abc.ABC):
     :class:`SessionError` subclasses. A backend implements the ``_``-prefixed record
     methods below, which receive checked arguments.
 
-    The async methods run the sync implementation in a worker thread, so they never
-    block the event loop; a backend with a native async driver overrides the
-    ``_a``-prefixed hooks instead. A cancelled async write still runs to completion in
-    its thread (it is never left half done).
+    The async methods share the same checks and call ``_a``-prefixed hooks, which by
+    default run the sync hooks in a worker thread, so they never block the event loop;
+    a backend with a native async driver overrides the ``_a`` hooks. A cancelled async
+    write still runs to completion in its thread (it is never left half done).
     """
 
     #: Exceptions of the backend's driver that are mapped by :meth:`_translate_error`.
@@ -242,45 +242,38 @@ class BaseSession(abc.ABC):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    # -- the async contract ---------------------------------------------------------------
+    # -- async hooks: worker-thread defaults, overridden by natively async backends --
 
     async def _offload(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work in a worker thread; a cancelled caller does not stop it."""
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
 
-    async def aget(self, session_id: str, limit: int | None = None) -> list[Message]:
-        return await self._offload(self.get, session_id, limit)
+    async def _aget(self, session_id: str, limit: int | None) -> list[str]:
+        return await self._offload(self._get, session_id, limit)
 
-    async def aappend(self, session_id: str, messages: Iterable[Message]) -> None:
-        # Validate on the caller's side so a bad batch fails before any thread hop.
-        check_session_id(session_id, "append")
-        records = encode_messages(messages, session_id, "append")
-        if records:
-            await self._offload(self._call, "append", session_id, self._append, session_id, records)
+    async def _aappend(self, session_id: str, records: list[str]) -> None:
+        await self._offload(self._append, session_id, records)
 
-    async def apop(self, session_id: str) -> Message | None:
-        return await self._offload(self.pop, session_id)
+    async def _apop(self, session_id: str) -> str | None:
+        return await self._offload(self._pop, session_id)
 
-    async def areplace(self, session_id: str, messages: Iterable[Message]) -> None:
-        check_session_id(session_id, "replace")
-        records = encode_messages(messages, session_id, "replace")
-        await self._offload(self._call, "replace", session_id, self._replace, session_id, records)
+    async def _areplace(self, session_id: str, records: list[str]) -> None:
+        await self._offload(self._replace, session_id, records)
 
-    async def aclear(self, session_id: str) -> None:
-        await self._offload(self.clear, session_id)
+    async def _aclear(self, session_id: str) -> None:
+        await self._offload(self._clear, session_id)
 
-    async def adelete(self, session_id: str) -> None:
-        await self._offload(self.delete, session_id)
+    async def _adelete(self, session_id: str) -> None:
+        await self._offload(self._delete, session_id)
 
-    async def acount(self, session_id: str) -> int:
-        return await self._offload(self.count, session_id)
+    async def _acount(self, session_id: str) -> int:
+        return await self._offload(self._count, session_id)
 
-    async def ainfo(self, session_id: str) -> SessionInfo | None:
-        return await self._offload(self.info, session_id)
+    async def _ainfo(self, session_id: str) -> SessionInfo | None:
+        return await self._offload(self._info, session_id)
 
-    async def alist_sessions(self) -> AsyncIterator[str]:
-        """Iterate over every session id without blocking the event loop."""
-        iterator = self.list_sessions()
+    async def _aiter_sessions(self) -> AsyncIterator[str]:
+        iterator = self._iter_sessions()
         size = self.list_batch_size
         while True:
             batch = await self._offload(lambda: list(itertools.islice(iterator, size)))
@@ -289,5 +282,70 @@ class BaseSession(abc.ABC):
             if len(batch) < size:
                 return
 
+    async def _aclose(self) -> None:
+        await self._offload(self._close)
+
+    async def _acall(self, operation: str, session_id: str | None, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except SessionError:
+            raise
+        except self.driver_errors as error:
+            raise self._translate_error(error, session_id, operation) from error
+
+    # -- the async contract ---------------------------------------------------------------
+
+    async def aget(self, session_id: str, limit: int | None = None) -> list[Message]:
+        check_session_id(session_id, "get")
+        limit = check_limit(limit, session_id, "get")
+        if limit == 0:
+            return []
+        records = await self._acall("get", session_id, self._aget(session_id, limit))
+        return decode_records(records, session_id, "get")
+
+    async def aappend(self, session_id: str, messages: Iterable[Message]) -> None:
+        check_session_id(session_id, "append")
+        records = encode_messages(messages, session_id, "append")
+        if records:
+            await self._acall("append", session_id, self._aappend(session_id, records))
+
+    async def apop(self, session_id: str) -> Message | None:
+        check_session_id(session_id, "pop")
+        record = await self._acall("pop", session_id, self._apop(session_id))
+        return None if record is None else decode_record(record, session_id, "pop")
+
+    async def areplace(self, session_id: str, messages: Iterable[Message]) -> None:
+        check_session_id(session_id, "replace")
+        records = encode_messages(messages, session_id, "replace")
+        await self._acall("replace", session_id, self._areplace(session_id, records))
+
+    async def aclear(self, session_id: str) -> None:
+        check_session_id(session_id, "clear")
+        await self._acall("clear", session_id, self._aclear(session_id))
+
+    async def adelete(self, session_id: str) -> None:
+        check_session_id(session_id, "delete")
+        await self._acall("delete", session_id, self._adelete(session_id))
+
+    async def acount(self, session_id: str) -> int:
+        check_session_id(session_id, "count")
+        return await self._acall("count", session_id, self._acount(session_id))
+
+    async def ainfo(self, session_id: str) -> SessionInfo | None:
+        check_session_id(session_id, "info")
+        return await self._acall("info", session_id, self._ainfo(session_id))
+
+    async def alist_sessions(self) -> AsyncIterator[str]:
+        """Iterate over every session id without blocking the event loop."""
+        iterator = self._aiter_sessions()
+        while True:
+            try:
+                session_id = await self._acall("list_sessions", None, iterator.__anext__())
+            except StopAsyncIteration:
+                return
+            yield session_id
+
     async def aclose(self) -> None:
-        await self._offload(self.close)
+        if not getattr(self, "_closed", False):
+            self._closed = True
+            await self._acall("close", None, self._aclose())

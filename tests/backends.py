@@ -66,5 +66,11 @@ BACKENDS: list[Backend] = [
 ]
 
 
-def params() -> list[Any]:
-    return [pytest.param(b, id=b.name, marks=list(b.marks)) for b in BACKENDS]
+#: The stores framework adapter tests run on: the embedded default and the servers.
+FRAMEWORK_BACKENDS = ("sqlite", "redis", "postgres")
+
+
+def params(names: tuple[str, ...] | None = None) -> list[Any]:
+    """pytest params for every backend in BACKENDS, or only those named."""
+    chosen = [b for b in BACKENDS if names is None or b.name in names]
+    return [pytest.param(b, id=b.name, marks=list(b.marks)) for b in chosen]

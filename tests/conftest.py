@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import sessions
-from tests.backends import Backend, params
+from tests.backends import FRAMEWORK_BACKENDS, Backend, params
 
 
 @pytest.fixture(params=params())
@@ -17,5 +17,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture
 def store(backend: Backend, tmp_path: Path) -> Iterator[sessions.Session]:
     """A fresh, empty store of every backend and wrapper stack in tests/backends.py."""
+    with backend.open(tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=params(FRAMEWORK_BACKENDS))
+def framework_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessions.Session]:
+    """A fresh store on SQLite and on each server backend, for framework adapter tests."""
+    backend: Backend = request.param
     with backend.open(tmp_path) as opened:
         yield opened
