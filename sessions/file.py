@@ -38,6 +38,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -84,6 +85,7 @@ class _Meta:
     updated_at: float
 
 
+@functools.lru_cache(maxsize=1024)
 def _stem(session_id: str) -> str:
     raw = session_id.encode("utf-8")
     if len(raw) <= _MAX_NAMED_ID_BYTES:
@@ -111,7 +113,8 @@ def _batch(records: list[str]) -> bytes:
 
 
 def _dump_meta(meta: _Meta) -> bytes:
-    text = json.dumps({"v": 1, **dataclasses.asdict(meta)}, separators=(",", ":")).encode("ascii")
+    text = (f'{{"v":1,"ino":{meta.ino},"size":{meta.size},"count":{meta.count},'
+            f'"created_at":{meta.created_at!r},"updated_at":{meta.updated_at!r}}}').encode("ascii")
     return text.ljust(_META_SIZE - 1) + b"\n"
 
 
