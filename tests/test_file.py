@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -349,3 +352,29 @@ def test_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ["file://host/dir", "file:", "file:///x?fsync=maybe", "file:///x?colour=blue"]:
         with pytest.raises(sessions.ConfigurationError):
             sessions.connect(bad)
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_a_writer_that_waited_for_a_changed_file_uses_the_new_one(store: FileSession, change: str) -> None:
+    """flock locks an open file, not a name: a writer that opened the file, then waited
+    while another process replaced or removed it, must not write into the old one."""
+    store.append("s", [text(0)])
+    path = data_file(store, "s")
+    holder = os.open(path, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process in the middle of a change
+    writer = threading.Thread(target=store.append, args=("s", [text(1)]))
+    writer.start()
+    time.sleep(0.3)  # the writer has opened the old file and waits for its lock
+    if change == "replaced":
+        staged = path.with_name(".tmp-test")
+        staged.write_bytes(path.read_bytes())
+        os.replace(staged, path)
+    else:
+        meta_file(store, "s").unlink()
+        path.unlink()
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    os.close(holder)
+    writer.join(10)
+    assert not writer.is_alive()
+    expected = [text(0), text(1)] if change == "replaced" else [text(1)]
+    assert store.get("s") == expected and store.count("s") == len(expected)
