@@ -132,7 +132,9 @@ def main() -> None:
         for store in stores.values():
             store.close()
 
-    print(f"Python {sys.version.split()[0]}, {args.appends} appends and {args.reads} reads per case\n")
+    print(f"Python {sys.version.split()[0]}, {args.appends} appends and {args.reads} reads per case, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. Times are wall clock: "
+          "on a busy machine the p99 mostly shows the process waiting for a CPU.\n")
     print("| measurement | median µs | p99 µs | target |")
     print("|---|---:|---:|---|")
     for row in rows:
