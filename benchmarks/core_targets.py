@@ -60,6 +60,14 @@ def fill(store: sessions.Session, session_id: str, total: int, batch: int = 10_0
         store.append(session_id, [message(i) for i in range(start, min(total, start + batch))])
 
 
+def appender(store: sessions.Session, session_id: str) -> Callable[[int], object]:
+    return lambda i: store.append(session_id, [message(i)])
+
+
+def window_reader(store: sessions.Session) -> Callable[[int], object]:
+    return lambda i: store.get("long", limit=50)
+
+
 def bare_sqlite(path: str, synchronous: str, count: int) -> Callable[[int], object]:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -98,8 +106,8 @@ def main() -> None:
         for name, store in stores.items():
             short, long = interleaved(
                 args.appends,
-                lambda i, s=store: s.append("short", [message(i)]),
-                lambda i, s=store: s.append("long", [message(i)]),
+                appender(store, "short"),
+                appender(store, "long"),
             )
             (short_median, short_p99), (long_median, long_p99) = micros(short), micros(long)
             ratio = long_median / short_median
@@ -110,7 +118,7 @@ def main() -> None:
                          f"{ratio:.2f}x of the empty session (target <= 1.5x): "
                          f"{'met' if ratio <= 1.5 else 'MISSED'}"))
 
-        reads = interleaved(args.reads, *(lambda i, s=s: s.get("long", limit=50) for s in stores.values()))
+        reads = interleaved(args.reads, *(window_reader(store) for store in stores.values()))
         for (name, store), samples in zip(stores.items(), reads, strict=True):
             assert len(store.get("long", limit=50)) == 50
             median, p99 = micros(samples)
@@ -121,7 +129,7 @@ def main() -> None:
         assert isinstance(sqlite_store, sessions.SQLiteSession)
         bare = bare_sqlite(os.path.join(workdir, "bare.db"), sqlite_store.synchronous, args.appends)
         ours, theirs = interleaved(args.appends,
-                                   lambda i: sqlite_store.append("bench", [message(i)]), bare)
+                                   appender(sqlite_store, "bench"), bare)
         (ours_median, ours_p99), (bare_median, bare_p99) = micros(ours), micros(theirs)
         ratio = ours_median / bare_median
         rows.append((f"bare sqlite3 INSERT + COMMIT (WAL, synchronous={sqlite_store.synchronous})",

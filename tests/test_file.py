@@ -378,3 +378,29 @@ def test_a_writer_that_waited_for_a_changed_file_uses_the_new_one(store: FileSes
     assert not writer.is_alive()
     expected = [text(0), text(1)] if change == "replaced" else [text(1)]
     assert store.get("s") == expected and store.count("s") == len(expected)
+
+
+def test_append_and_windowed_reads_touch_only_the_end(store: FileSession,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """O(batch) appends and O(N) windowed reads, checked by the bytes read, not by a clock."""
+    store.append("s", [text(i) for i in range(20_000)])
+    size = data_file(store, "s").stat().st_size
+    read: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd: int, length: int, offset: int) -> bytes:
+        data = real_pread(fd, length, offset)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    store.append("s", [text(20_000)])
+    assert sum(read) <= 1024  # the cache only
+    read.clear()
+    assert store.get("s", limit=50) == [text(i) for i in range(19_951, 20_001)]
+    assert store.count("s") == 20_001
+    assert sum(read) <= 64 * 1024 < size // 10
+    read.clear()
+    assert store.get("s", limit=2000)[0] == text(18_001)
+    line = size / 20_000
+    assert sum(read) <= 4 * 2000 * line < size  # blocks double: at most 4x what is needed
