@@ -27,6 +27,7 @@ from ._errors import (
 )
 from ._message import MAX_SESSION_ID_BYTES, Message
 from ._registry import StoreURL, connect, register_scheme, registered_schemes
+from .file import FileSession
 from .memory import MemorySession
 from .sqlite import SQLiteSession
 
@@ -40,6 +41,7 @@ __all__ = [
     "ConflictError",
     "CorruptRecordError",
     "DecryptionError",
+    "FileSession",
     "InvalidArgumentError",
     "InvalidMessageError",
     "InvalidSessionIdError",

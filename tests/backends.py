@@ -54,6 +54,12 @@ def _sqlite_file(tmp_path: Path) -> Iterator[sessions.Session]:
 
 
 @contextlib.contextmanager
+def _file(tmp_path: Path) -> Iterator[sessions.Session]:
+    with sessions.FileSession(tmp_path / "sessions") as store:
+        yield store
+
+
+@contextlib.contextmanager
 def _sqlite_memory(tmp_path: Path) -> Iterator[sessions.Session]:
     with sessions.SQLiteSession(":memory:") as store:
         yield store
@@ -63,6 +69,7 @@ BACKENDS: list[Backend] = [
     Backend("memory", _memory),
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
     Backend("sqlite-memory", _sqlite_memory),
+    Backend("file", _file, shared_between_processes=True),
 ]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sessions
 
 EXPECTED = {
     "MAX_SESSION_ID_BYTES", "BackendUnavailableError", "BaseSession", "ConfigurationError",
-    "ConflictError", "CorruptRecordError", "DecryptionError", "InvalidArgumentError",
+    "ConflictError", "CorruptRecordError", "DecryptionError", "FileSession", "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
@@ -19,6 +21,7 @@ def test_exported_names() -> None:
         assert hasattr(sessions, name), name
 
 
-def test_backends_satisfy_the_protocol() -> None:
+def test_backends_satisfy_the_protocol(tmp_path: Path) -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
+    assert isinstance(sessions.FileSession(tmp_path / "files"), sessions.Session)
