@@ -40,8 +40,10 @@ message classes have no canonical form and raise :class:`InvalidMessageError`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sessions._base import Session
@@ -68,7 +70,7 @@ try:
         message_chunk_to_message,
     )
     from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
-    from langchain_core.messages.tool import invalid_tool_call, tool_call
+    from langchain_core.messages.tool import tool_call
 except ImportError as error:  # pragma: no cover - exercised without the extra installed
     raise MissingDependencyError(
         "langchain-core", "langchain", feature="adapters.langchain"
@@ -111,7 +113,7 @@ _ROLE_OF: dict[type[BaseMessage], str] = {
     ToolMessage: "tool",
     FunctionMessage: "function",
 }
-_BASE_FIELDS = frozenset(BaseMessage.model_fields)
+_NO_NAMESPACE: dict[str, Any] = {}
 
 
 # -- LangChain -> canonical ----------------------------------------------------------------
@@ -329,6 +331,11 @@ def _rebuild_content(parts: Any, entries: Any) -> list[Any]:
     return content
 
 
+def _invalid_call(name: Any, args: Any, call_id: Any, error: str | None) -> Any:
+    # In the field order of langchain-core's InvalidToolCall, as validation leaves it.
+    return {"type": "invalid_tool_call", "id": call_id, "name": name, "args": args, "error": error}
+
+
 def _tool_calls_from_canonical(
     calls: Any, errors: list[Any] | None
 ) -> tuple[list[Any], list[Any]]:
@@ -340,16 +347,12 @@ def _tool_calls_from_canonical(
     for position, call in enumerate(calls):
         function = call.get("function")
         if type(function) is not dict:
-            invalid.append(invalid_tool_call(
-                id=call.get("id"), args=json.dumps(call, ensure_ascii=False),
-                error=f"unsupported tool call type {call.get('type')!r}",
-            ))
+            invalid.append(_invalid_call(None, json.dumps(call, ensure_ascii=False), call.get("id"),
+                                         f"unsupported tool call type {call.get('type')!r}"))
             continue
         name, arguments = function.get("name"), function.get("arguments")
         if position >= split:
-            invalid.append(invalid_tool_call(
-                name=name, args=arguments, id=call.get("id"), error=errors[position - split],  # type: ignore[index]
-            ))
+            invalid.append(_invalid_call(name, arguments, call.get("id"), errors[position - split]))  # type: ignore[index]
             continue
         try:
             args = json.loads(arguments) if arguments else {}
@@ -358,10 +361,8 @@ def _tool_calls_from_canonical(
         if type(args) is dict and type(name) is str:
             valid.append(tool_call(name=name, args=args, id=call.get("id")))
         else:
-            invalid.append(invalid_tool_call(
-                name=name, args=arguments if type(arguments) is str else None, id=call.get("id"),
-                error="arguments are not a JSON object",
-            ))
+            invalid.append(_invalid_call(name, arguments if type(arguments) is str else None,
+                                         call.get("id"), "arguments are not a JSON object"))
     return valid, invalid
 
 
@@ -377,32 +378,36 @@ def from_canonical(message: Message) -> BaseMessage:
     role = message.get("role")
     namespace = message.get(NAMESPACE)
     if namespace is None:
-        namespace = {}
+        namespace = _NO_NAMESPACE
     elif type(namespace) is not dict:
         raise InvalidMessageError(f"{NAMESPACE!r} must be a dict, not {type(namespace).__name__}")
     elif not namespace.keys() <= _NAMESPACE_KEYS:
         unknown = ", ".join(sorted(set(namespace) - _NAMESPACE_KEYS))
         raise InvalidMessageError(f"{NAMESPACE!r} holds keys this version does not know: {unknown}")
-    kwargs: dict[str, Any] = {}
     content = message.get("content")
     if "content" in namespace:
         content = _rebuild_content(content, namespace["content"])
     elif content is None:
         content = ""
-    kwargs["content"] = content
+    kwargs: dict[str, Any] = {"content": content}
+    # additional_kwargs: what the namespace kept, plus what the message says in its own keys.
+    additional: dict[str, Any] = {}
+    if "additional_kwargs" in namespace:
+        additional.update(namespace["additional_kwargs"])
     known = _KNOWN_KEYS.get(role, _COMMON_KEYS)  # type: ignore[arg-type]
-    extras = {k: v for k, v in message.items() if k not in known}
-    additional = dict(namespace.get("additional_kwargs") or {})
-    if extras:
-        additional[EXTRAS_KEY] = extras
-    if message.get("name") is not None:
-        kwargs["name"] = message["name"]
-    if message.get("id") is not None:
-        kwargs["id"] = message["id"]
-    if "response_metadata" in namespace:
-        kwargs["response_metadata"] = namespace["response_metadata"]
-    if "fields" in namespace:
-        kwargs.update(namespace["fields"])
+    if not message.keys() <= known:
+        additional[EXTRAS_KEY] = {k: v for k, v in message.items() if k not in known}
+    name = message.get("name")
+    if name is not None:
+        kwargs["name"] = name
+    message_id = message.get("id")
+    if message_id is not None:
+        kwargs["id"] = message_id
+    if namespace:
+        if "response_metadata" in namespace:
+            kwargs["response_metadata"] = namespace["response_metadata"]
+        if "fields" in namespace:
+            kwargs.update(namespace["fields"])
 
     cls: type[BaseMessage]
     if "chat_role" in namespace:
@@ -423,31 +428,172 @@ def from_canonical(message: Message) -> BaseMessage:
             kwargs["invalid_tool_calls"] = invalid
         if "usage_metadata" in namespace:
             kwargs["usage_metadata"] = namespace["usage_metadata"]
-    elif role in ("system", "developer"):
+    elif role == "system" or role == "developer":
         cls = SystemMessage
         if role == "developer":
             additional[_DEVELOPER_MARK] = "developer"
     elif role == "tool":
         cls = ToolMessage
         kwargs["tool_call_id"] = message.get("tool_call_id")
-        for key in ("status", "artifact"):
-            if key in namespace:
-                kwargs[key] = namespace[key]
+        if "status" in namespace:
+            kwargs["status"] = namespace["status"]
+        if "artifact" in namespace:
+            kwargs["artifact"] = namespace["artifact"]
     elif role == "function":
         cls = FunctionMessage
-        if type(message.get("name")) is not str:
+        if type(name) is not str:
             raise InvalidMessageError("a function message needs a str 'name'")
     else:
         raise InvalidMessageError(f"role {role!r} has no LangChain message class")
     if additional:
         kwargs["additional_kwargs"] = additional
+    return _build(cls, kwargs)
+
+
+# -- building messages fast -----------------------------------------------------------------
+#
+# Reading a long history is mostly building message objects, and pydantic validation is
+# most of that. Values read from a canonical message are plain JSON data, so when each
+# one already has the exact type validation would produce, validation would return them
+# unchanged: the object is then assembled directly, with the same field values, field
+# order and set of explicitly given fields as the validated constructor gives. Anything
+# else (an int id to coerce, unusual usage metadata, extra fields, legacy raw tool calls)
+# goes through the validated constructor. A self-check at import compares both ways and
+# keeps only validation if a langchain-core release builds messages differently.
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "input_token_details", "output_token_details")
+
+
+def _usage_ok(value: object) -> bool:
+    if type(value) is not dict or list(value) != [k for k in _USAGE_KEYS if k in value]:
+        return False  # validation would reorder (or drop) keys
+    for key, item in value.items():
+        if key in ("input_tokens", "output_tokens", "total_tokens"):
+            if type(item) is not int:
+                return False
+        elif key in ("input_token_details", "output_token_details"):
+            if type(item) is not dict or any(type(v) is not int for v in item.values()):
+                return False
+        else:
+            return False
+    return "input_tokens" in value and "output_tokens" in value and "total_tokens" in value
+
+
+_FAST_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "content": lambda v: type(v) is str or (
+        type(v) is list and all(type(i) is str or type(i) is dict for i in v)),
+    "additional_kwargs": lambda v: type(v) is dict and "tool_calls" not in v,
+    "response_metadata": lambda v: type(v) is dict,
+    "name": _optional_str,
+    "id": _optional_str,
+    "tool_call_id": lambda v: type(v) is str,
+    "status": lambda v: v in ("success", "error"),
+    "artifact": lambda v: True,
+    "role": lambda v: type(v) is str,
+    "tool_calls": lambda v: all(
+        type(c["name"]) is str and type(c["args"]) is dict and _optional_str(c["id"]) for c in v),
+    "invalid_tool_calls": lambda v: all(
+        _optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
+    "usage_metadata": _usage_ok,
+}
+
+_MISSING = object()
+_FIELDS: dict[type[BaseMessage], list[tuple[str, Any, Any]]] = {
+    cls: [(name, info.default, info.default_factory) for name, info in cls.model_fields.items()]
+    for cls in (HumanMessage, AIMessage, SystemMessage, ToolMessage, FunctionMessage, ChatMessage)
+}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _assemble(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
+    fields: dict[str, Any] = {}
+    for name, default, factory in _FIELDS[cls]:
+        value = values.get(name, _MISSING)
+        if value is _MISSING:
+            value = factory() if factory is not None else default
+        fields[name] = value
+    message: BaseMessage = _new(cls)
+    _set(message, "__dict__", fields)
+    _set(message, "__pydantic_fields_set__", set(values))
+    _set(message, "__pydantic_extra__", {})
+    _set(message, "__pydantic_private__", None)
+    return message
+
+
+def _validated(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
     try:
-        return cls(**kwargs)
+        return cls(**values)
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         raise InvalidMessageError(f"not a valid {cls.__name__}: {error}") from None
 
 
+def _build(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
+    if _fast_path:
+        for key, value in values.items():
+            check = _FAST_CHECKS.get(key)
+            if check is None or not check(value):
+                return _validated(cls, values)
+        return _assemble(cls, values)
+    return _validated(cls, values)
+
+
+def _assembles_like_validation() -> bool:
+    samples: list[tuple[type[BaseMessage], dict[str, Any]]] = [
+        (HumanMessage, {"content": "hi", "name": "a", "id": "1"}),
+        (HumanMessage, {"content": ["x", {"type": "text", "text": "y"}]}),
+        (AIMessage, {"content": "", "id": "r", "tool_calls": [tool_call(name="f", args={"a": 1}, id="c")],
+                     "invalid_tool_calls": [_invalid_call("g", "{", "d", "e")],
+                     "usage_metadata": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+                     "response_metadata": {"model_name": "m"}, "additional_kwargs": {"refusal": None}}),
+        (AIMessage, {"content": "plain"}),
+        (SystemMessage, {"content": "s", "additional_kwargs": {_DEVELOPER_MARK: "developer"}}),
+        (ToolMessage, {"content": "r", "tool_call_id": "c", "status": "error", "artifact": [1]}),
+        (ToolMessage, {"content": "r", "tool_call_id": "c"}),
+        (FunctionMessage, {"content": "42", "name": "f"}),
+        (ChatMessage, {"content": "c", "role": "critic"}),
+    ]
+    for cls, values in samples:
+        built, validated = _assemble(cls, values), cls(**values)
+        if (built != validated or built.model_fields_set != validated.model_fields_set
+                or list(built.__dict__) != list(validated.__dict__) or repr(built) != repr(validated)):
+            return False
+    return True
+
+
+_fast_path = False
+_fast_path = _assembles_like_validation()
+
+
 # -- the chat history -------------------------------------------------------------------------
+
+#: Reads of at least this many messages are converted with the cyclic GC paused.
+_GC_PAUSE_FROM = 1000
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a long history is converted.
+
+    Converting builds many small acyclic objects, which reference counting frees on its
+    own; the cyclic collector would only scan the whole heap again and again (about
+    half the time of a 10,000-message read in a large process). It is resumed at once,
+    and only if it was running.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
 
 
 class SessionChatMessageHistory(BaseChatMessageHistory):
@@ -475,7 +621,10 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
     def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
         try:
-            return [from_canonical(message) for message in stored]
+            if len(stored) < _GC_PAUSE_FROM:
+                return [from_canonical(message) for message in stored]
+            with _gc_paused():
+                return [from_canonical(message) for message in stored]
         except InvalidMessageError as error:
             raise CorruptRecordError(
                 f"a stored message cannot be read as a LangChain message: {error.reason}",

@@ -488,3 +488,61 @@ def test_chain_with_a_tool_call_exchange(framework_store: sessions.Session) -> N
     assert history[1] == first
     assert history[2] == result
     assert seen[1][1] == first and seen[1][2] == result
+
+
+# -- fast construction is construction ------------------------------------------------------------
+
+
+def test_fast_construction_builds_what_validation_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapters.langchain as adapter
+
+    assert adapter._fast_path, "the self-check disabled fast construction on this langchain-core"
+    stored = [_json_copy(to_canonical(m)) for m in EVERY_KIND] + [_json_copy(m) for m in ALL_SHAPES]
+    fast = [from_canonical(m) for m in stored]
+    monkeypatch.setattr(adapter, "_fast_path", False)
+    validated = [from_canonical(m) for m in stored]
+    for built, reference in zip(fast, validated, strict=True):
+        assert built == reference
+        assert repr(built) == repr(reference)
+        assert built.model_fields_set == reference.model_fields_set
+        assert list(built.__dict__) == list(reference.__dict__)
+        assert built.model_dump() == reference.model_dump()
+
+
+@pytest.mark.parametrize(("stored", "attribute", "expected"), [
+    ({"role": "user", "content": "x", "id": 5}, "id", "5"),
+    ({"role": "tool", "content": ("x",), "tool_call_id": "c"}, "content", ["x"]),
+    ({"role": "assistant", "content": "x", NAMESPACE: {"usage_metadata": {
+        "total_tokens": 3, "input_tokens": 1, "output_tokens": 2}}}, "usage_metadata",
+     {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}),
+])
+def test_values_validation_would_change_go_through_validation(
+        stored: dict[str, Any], attribute: str, expected: Any) -> None:
+    message = from_canonical(stored)
+    assert getattr(message, attribute) == expected
+    assert repr(message) == repr(type(message)(**{
+        k: getattr(message, k) for k in message.model_fields_set}))
+
+
+def test_long_reads_pause_the_collector_only_while_converting(memory_store: sessions.Session) -> None:
+    import gc
+
+    import adapters.langchain as adapter
+
+    count = adapter._GC_PAUSE_FROM
+    turns = [HumanMessage(f"q{i}") if i % 2 == 0 else AIMessage(f"a{i}") for i in range(count)]
+    history = SessionChatMessageHistory(memory_store, "long")
+    history.add_messages(turns)
+    assert gc.isenabled()
+    assert history.messages == turns
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert history.messages == turns
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+    memory_store.append("long", [{"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}}])
+    with pytest.raises(sessions.CorruptRecordError):
+        history.messages  # noqa: B018
+    assert gc.isenabled()
