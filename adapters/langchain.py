@@ -119,8 +119,9 @@ _NO_NAMESPACE: dict[str, Any] = {}
 # -- LangChain -> canonical ----------------------------------------------------------------
 
 
-def _payload(part: dict[str, Any]) -> Any:
-    """The data a Chat Completions part carries (a data URL's base64 text for inline data)."""
+def _payload(part: dict[str, Any], *, whole: bool = False) -> Any:
+    """The data a Chat Completions part carries: a data URL's base64 text, or the
+    whole URL with ``whole=True``."""
     kind = part["type"]
     if kind == "text":
         return part["text"]
@@ -131,7 +132,7 @@ def _payload(part: dict[str, Any]) -> Any:
         value = body.get("data")
     else:
         value = body.get("file_data", body.get("file_id"))
-    if isinstance(value, str) and value.startswith("data:") and "," in value:
+    if not whole and isinstance(value, str) and value.startswith("data:") and "," in value:
         return value.split(",", 1)[1]
     return value
 
@@ -146,8 +147,17 @@ def _is_part(block: object) -> bool:
 
 def _as_part(block: dict[str, Any]) -> dict[str, Any] | None:
     """The Chat Completions part closest to a LangChain block, or None if there is none."""
-    if block.get("type") == "text" and type(block.get("text")) is str and "source_type" not in block:
+    kind = block.get("type")
+    if kind == "text" and type(block.get("text")) is str and "source_type" not in block:
         return {"type": "text", "text": block["text"]}
+    if kind == "image_url" and type(block.get("image_url")) is str:  # older LangChain form
+        return {"type": "image_url", "image_url": {"url": block["image_url"]}}
+    source = block.get("source")
+    if (kind == "image" and type(source) is dict and source.get("type") == "base64"
+            and type(source.get("media_type")) is str and type(source.get("data")) is str):
+        # Anthropic's form, as langchain-core's convert_to_openai_messages reads it.
+        url = f"data:{source['media_type']};base64,{source['data']}"
+        return {"type": "image_url", "image_url": {"url": url}}
     if not is_data_content_block(block):
         return None
     if (block.get("type") == "file" and not block.get("filename")
@@ -166,8 +176,9 @@ def _convert_content(content: Any) -> tuple[Any, list[Any] | None]:
 
     The rebuild list has one entry per original item: ``k`` (part k as is), ``{"text":
     k}`` (a bare string, part k's text), ``{"part": k, "block": ..., "payload": key}``
-    (a converted block minus the data part k holds under ``key``) or ``{"block": ...}``
-    (a block with no Chat Completions form, kept only here).
+    (a converted block minus the data part k holds under ``key``; ``"whole": true`` when
+    that is a whole data URL rather than its base64 text) or ``{"block": ...}`` (a block
+    with no Chat Completions form, kept only here).
     """
     if isinstance(content, str):
         return content, None
@@ -186,13 +197,18 @@ def _convert_content(content: Any) -> tuple[Any, list[Any] | None]:
             parts.append(item)
         elif isinstance(item, dict) and (part := _as_part(item)) is not None:
             entry: dict[str, Any] = {"part": len(parts)}
-            payload = _payload(part)
-            key = next((k for k, v in item.items() if type(v) is str and v == payload), None)
+            for whole in (False, True):
+                payload = _payload(part, whole=whole)
+                key = next((k for k, v in item.items() if k != "type" and v == payload), None)
+                if key is not None:
+                    break
             if key is None:
-                entry["block"] = item
+                entry["block"] = item  # nothing to share with the part: kept whole
             else:
                 entry["block"] = {k: v for k, v in item.items() if k != key}
                 entry["payload"] = key
+                if whole:
+                    entry["whole"] = True
             entries.append(entry)
             parts.append(part)
             exact = False
@@ -320,11 +336,11 @@ def _rebuild_content(parts: Any, entries: Any) -> list[Any]:
             elif "part" in entry:
                 block = dict(entry["block"])
                 if "payload" in entry:
-                    block[entry["payload"]] = _payload(parts[entry["part"]])
+                    block[entry["payload"]] = _payload(parts[entry["part"]], whole="whole" in entry)
                 content.append(block)
             else:
                 content.append(entry["block"])
-    except (KeyError, IndexError, TypeError) as error:
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise InvalidMessageError(
             f"{NAMESPACE}.content does not match the message's content ({error!r})"
         ) from None
@@ -339,8 +355,10 @@ def _invalid_call(name: Any, args: Any, call_id: Any, error: str | None) -> Any:
 def _tool_calls_from_canonical(
     calls: Any, errors: list[Any] | None
 ) -> tuple[list[Any], list[Any]]:
-    if type(calls) is not list:
-        raise InvalidMessageError("'tool_calls' must be a list")
+    if type(calls) is not list or any(type(call) is not dict for call in calls):
+        raise InvalidMessageError("'tool_calls' must be a list of dicts")
+    if errors is not None and (type(errors) is not list or len(errors) > len(calls)):
+        raise InvalidMessageError(f"{NAMESPACE}.invalid_tool_calls does not match 'tool_calls'")
     split = len(calls) - len(errors) if errors is not None else len(calls)
     valid: list[Any] = []
     invalid: list[Any] = []
@@ -375,6 +393,8 @@ def from_canonical(message: Message) -> BaseMessage:
     LangChain has no field for in ``additional_kwargs["canonical_extras"]``. Raises
     :class:`InvalidMessageError` if the message cannot be read.
     """
+    if type(message) is not dict:
+        raise InvalidMessageError(f"expected a canonical message (a dict), got {type(message).__name__}")
     role = message.get("role")
     namespace = message.get(NAMESPACE)
     if namespace is None:
@@ -604,7 +624,8 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
     every message stays stored. ``add_messages`` appends the whole batch in one atomic
     ``append``; ``clear`` removes every message of the session, not only the window.
     The async methods call the store's async methods, so they never block the event
-    loop on I/O.
+    loop on I/O; turning records into message objects runs on the loop (about 5 µs a
+    message), which a window keeps short.
 
     Messages that cannot be stored raise :class:`sessions.InvalidMessageError` naming
     their index, and nothing of the batch is stored.
