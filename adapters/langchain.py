@@ -289,10 +289,11 @@ def to_canonical(message: BaseMessage) -> Message:
             canonical["tool_calls"] = calls
             if content == "":
                 canonical["content"] = None
-        for key in _ASSISTANT_FIELDS:
-            if key in additional:
-                canonical[key] = additional[key]
-        additional = {k: v for k, v in additional.items() if k not in _ASSISTANT_FIELDS}
+        if "refusal" in additional or "function_call" in additional:
+            for key in _ASSISTANT_FIELDS:
+                if key in additional:
+                    canonical[key] = additional[key]
+            additional = {k: v for k, v in additional.items() if k not in _ASSISTANT_FIELDS}
         if message.usage_metadata is not None:
             namespace["usage_metadata"] = message.usage_metadata
     elif isinstance(message, ToolMessage):
