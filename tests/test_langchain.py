@@ -583,3 +583,18 @@ def test_example_runs_offline(tmp_path: Any) -> None:
     assert "assistant: You like Python." in done.stdout
     with sessions.SQLiteSession(tmp_path / "sessions.db") as store:
         assert store.count("langchain-example-alice") == 6
+
+
+async def test_streamed_replies_are_stored_whole(framework_store: sessions.Session) -> None:
+    seen: list[list[BaseMessage]] = []
+    chain = _chain(framework_store, ["a streamed reply", "another one"], seen)
+    chunks = list(chain.stream({"question": "q1"}, config=_config("stream")))
+    assert len(chunks) > 1
+    async for _ in chain.astream({"question": "q2"}, config=_config("stream")):
+        pass
+    stored = framework_store.get("stream")
+    assert [(m["role"], m["content"]) for m in stored] == [
+        ("user", "q1"), ("assistant", "a streamed reply"), ("user", "q2"), ("assistant", "another one"),
+    ]
+    history = SessionChatMessageHistory(framework_store, "stream").messages
+    assert type(history[1]) is AIMessage
