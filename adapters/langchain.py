@@ -616,7 +616,6 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-
 class SessionChatMessageHistory(BaseChatMessageHistory):
     """A LangChain chat history kept in a :class:`sessions.Session` under one session id.
 
@@ -626,7 +625,8 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
     ``append``; ``clear`` removes every message of the session, not only the window.
     The async methods call the store's async methods, so they never block the event
     loop on I/O; turning records into message objects runs on the loop (about 5 µs a
-    message), which a window keeps short.
+    message), which a window keeps short. While a read of 1,000 messages or more is
+    converted, Python's cyclic garbage collector is paused (see :func:`_gc_paused`).
 
     Messages that cannot be stored raise :class:`sessions.InvalidMessageError` naming
     their index, and nothing of the batch is stored.
