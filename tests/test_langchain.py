@@ -598,3 +598,12 @@ async def test_streamed_replies_are_stored_whole(framework_store: sessions.Sessi
     ]
     history = SessionChatMessageHistory(framework_store, "stream").messages
     assert type(history[1]) is AIMessage
+
+
+def test_the_history_itself_warns_nothing(memory_store: sessions.Session) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = session_history_factory(memory_store)("quiet")
+        history.add_messages([HumanMessage("hi")])
+        assert history.messages == [HumanMessage("hi")]
+        history.clear()
