@@ -25,3 +25,15 @@ def test_backends_satisfy_the_protocol(tmp_path: Path) -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
     assert isinstance(sessions.FileSession(tmp_path / "files"), sessions.Session)
+
+
+
+def test_langchain_adapter_names() -> None:
+    import pytest
+
+    langchain = pytest.importorskip("adapters.langchain")
+    assert set(langchain.__all__) == {
+        "EXTRAS_KEY", "NAMESPACE", "SessionChatMessageHistory", "from_canonical",
+        "session_history_factory", "to_canonical",
+    }
+    assert langchain.__all__ == sorted(langchain.__all__)
