@@ -27,6 +27,8 @@ from ._errors import (
 )
 from ._message import MAX_SESSION_ID_BYTES, Message
 from ._registry import StoreURL, connect, register_scheme, registered_schemes
+from .compression import CompressedSession, with_compression
+from .encryption import EncryptedSession, key_id, with_encryption
 from .memory import MemorySession
 from .sqlite import SQLiteSession
 
@@ -36,10 +38,12 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "BackendUnavailableError",
     "BaseSession",
+    "CompressedSession",
     "ConfigurationError",
     "ConflictError",
     "CorruptRecordError",
     "DecryptionError",
+    "EncryptedSession",
     "InvalidArgumentError",
     "InvalidMessageError",
     "InvalidSessionIdError",
@@ -53,6 +57,9 @@ __all__ = [
     "StoreURL",
     "__version__",
     "connect",
+    "key_id",
     "register_scheme",
     "registered_schemes",
+    "with_compression",
+    "with_encryption",
 ]

@@ -149,16 +149,24 @@ def connect(url: str | None = None) -> Session:
 
     Without ``url``, the environment variable ``SESSIONS_URL`` is used, and without
     that a SQLite file ``sessions.db`` in the working directory.
+
+    Any URL may also carry the wrapper options of :mod:`sessions._url_wrappers`
+    (``compress=gzip``, ``encrypt_key_env=NAME``, ...); they are removed before the
+    backend sees the URL, and the store it opens is wrapped accordingly.
     """
+    from ._url_wrappers import split_wrapper_options, wrap_from_options
+
     if url is None:
         url = os.environ.get(ENV_VAR) or DEFAULT_URL
     parsed = StoreURL.parse(url)
+    parsed, wrapper_options = split_wrapper_options(parsed)
     entry = _SCHEMES.get(parsed.scheme)
     if entry is None:
         known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
         raise ConfigurationError(f"unknown store URL scheme {parsed.scheme!r} (known: {known})")
     factory = _load(entry)
-    return cast(Session, factory.from_url(parsed))
+    wrap = wrap_from_options(wrapper_options)  # checks keys and options before opening
+    return wrap(cast(Session, factory.from_url(parsed)))
 
 
 register_scheme("memory", "sessions.memory:MemorySession")

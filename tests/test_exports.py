@@ -10,6 +10,8 @@ EXPECTED = {
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
+    # wrappers, migration, maintenance
+    "CompressedSession", "EncryptedSession", "key_id", "with_compression", "with_encryption",
 }
 
 
@@ -22,3 +24,5 @@ def test_exported_names() -> None:
 def test_backends_satisfy_the_protocol() -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
+    assert isinstance(sessions.with_compression(sessions.MemorySession()), sessions.Session)
+    assert isinstance(sessions.with_encryption(sessions.MemorySession(), bytes(16)), sessions.Session)
