@@ -30,6 +30,8 @@ from ._registry import StoreURL, connect, register_scheme, registered_schemes
 from .compression import CompressedSession, with_compression
 from .encryption import EncryptedSession, key_id, with_encryption
 from .memory import MemorySession
+from .migrate import MigrationReport, amigrate, migrate
+from .prune import aprune, prune
 from .sqlite import SQLiteSession
 
 __version__ = "0.1.0"
@@ -49,6 +51,7 @@ __all__ = [
     "InvalidSessionIdError",
     "MemorySession",
     "Message",
+    "MigrationReport",
     "MissingDependencyError",
     "SQLiteSession",
     "Session",
@@ -56,8 +59,12 @@ __all__ = [
     "SessionInfo",
     "StoreURL",
     "__version__",
+    "amigrate",
+    "aprune",
     "connect",
     "key_id",
+    "migrate",
+    "prune",
     "register_scheme",
     "registered_schemes",
     "with_compression",

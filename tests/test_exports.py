@@ -11,7 +11,8 @@ EXPECTED = {
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
     # wrappers, migration, maintenance
-    "CompressedSession", "EncryptedSession", "key_id", "with_compression", "with_encryption",
+    "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
+    "migrate", "prune", "with_compression", "with_encryption",
 }
 
 
