@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -58,6 +59,12 @@ def _load_aesgcm() -> type[AESGCM]:
     except ImportError as error:
         raise MissingDependencyError("cryptography", "crypto", feature="with_encryption") from error
     return AESGCM
+
+
+def _invalid_tag() -> type[Exception]:
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
 
 
 def _check_key(key: object, name: str) -> bytes:
@@ -104,9 +111,13 @@ def _key_ring(key: object) -> list[tuple[str, bytes]]:
     return ring
 
 
+_AAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=4096)
 def _associated_data(alg: str, kid: str, session_id: str) -> bytes:
-    return json.dumps(["session-layer", VERSION, alg, kid, session_id],
-                      ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """What every record authenticates besides its content (cached: it is per session)."""
+    return _AAD_ENCODER.encode(["session-layer", VERSION, alg, kid, session_id]).encode("utf-8")
 
 
 _BINARY = b"E"
@@ -156,6 +167,7 @@ class EncryptedSession(WrapperSession):
             kid: (_ALGORITHMS[len(raw)], aesgcm(raw)) for kid, raw in ring
         }
         self._primary = ring[0][0]
+        self._invalid_tag = _invalid_tag()
 
     def __repr__(self) -> str:
         return f"with_encryption({self.inner!r}, key_ids={self.key_ids!r})"
@@ -200,11 +212,9 @@ class EncryptedSession(WrapperSession):
             raise fail("the envelope is truncated or malformed") from None
         if len(nonce) != _NONCE_BYTES or len(data) < _TAG_BYTES:
             raise fail("the envelope is truncated or malformed")
-        from cryptography.exceptions import InvalidTag
-
         try:
             plain = cipher.decrypt(nonce, data, _associated_data(alg, kid, session_id))
-        except InvalidTag:
+        except self._invalid_tag:
             raise fail(
                 "authentication failed (wrong key, tampered record, or a record "
                 "that belongs to another session)"
