@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._base import Session
 from ._errors import ConfigurationError, MissingDependencyError
+from ._url_wrappers import split_wrapper_options, wrap_from_options
 
 __all__ = [
     "DEFAULT_URL",
@@ -150,12 +151,10 @@ def connect(url: str | None = None) -> Session:
     Without ``url``, the environment variable ``SESSIONS_URL`` is used, and without
     that a SQLite file ``sessions.db`` in the working directory.
 
-    Any URL may also carry the wrapper options of :mod:`sessions._url_wrappers`
-    (``compress=gzip``, ``encrypt_key_env=NAME``, ...); they are removed before the
-    backend sees the URL, and the store it opens is wrapped accordingly.
+    Any URL may also carry wrapper options (``compress=gzip``, ``encrypt_key_env=NAME``;
+    see :mod:`sessions._url_wrappers`): they are removed before the backend sees the
+    URL, and the store it opens is wrapped accordingly.
     """
-    from ._url_wrappers import split_wrapper_options, wrap_from_options
-
     if url is None:
         url = os.environ.get(ENV_VAR) or DEFAULT_URL
     parsed = StoreURL.parse(url)

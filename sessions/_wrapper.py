@@ -5,7 +5,9 @@ turns each one into what it stores (usually an *envelope*, see :mod:`sessions._m
 and hands those to the wrapped store; reading turns each stored item back. Work is per
 message, so ``append`` stays O(batch) and ``get(limit=N)`` O(N) on every backend.
 
-Wrappers implement the whole contract explicitly; anything a wrapper cannot read back
+Wrappers implement the whole contract explicitly. Their async methods call the wrapped
+store's async methods; the per-message work (microseconds per message) runs in the
+caller's thread or event loop. Anything a wrapper cannot read back
 (a corrupt or undecryptable record) raises instead of being skipped, and ``pop``
 reads the last message before it removes it, so a record that cannot be read is never
 removed by ``pop``.
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ._base import Session, SessionInfo
+from ._errors import ConfigurationError
 from ._message import Message, check_session_id, encode_messages
 
 __all__ = ["WrapperSession"]
+
+W = TypeVar("W", bound="WrapperSession")
 
 
 def _validated(messages: object, session_id: str, operation: str) -> list[tuple[Message, str]]:
@@ -48,8 +53,6 @@ class WrapperSession(abc.ABC):
 
     def __init__(self, inner: Session) -> None:
         if not isinstance(inner, Session):
-            from ._errors import ConfigurationError
-
             raise ConfigurationError(
                 f"{type(self).__name__} wraps a Session, not {type(inner).__name__}"
             )
@@ -150,7 +153,7 @@ class WrapperSession(abc.ABC):
         """Close the wrapped store."""
         self.inner.close()
 
-    def __enter__(self) -> WrapperSession:
+    def __enter__(self: W) -> W:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -207,7 +210,7 @@ class WrapperSession(abc.ABC):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def __aenter__(self) -> WrapperSession:
+    async def __aenter__(self: W) -> W:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

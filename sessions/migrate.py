@@ -79,12 +79,12 @@ def _texts(messages: list[Message]) -> list[str]:
     return [encode_message(m) for m in messages]
 
 
-def _plan(session_id: str, source: list[Message], target: list[Message],
+def _plan(session_id: str, source: list[Message], target: list[Message], source_exists: bool,
           target_exists: bool, on_conflict: str) -> tuple[_Action, int]:
     """What to do to make ``target`` equal ``source``, and from which index to copy."""
     src, tgt = _texts(source), _texts(target)
     if src == tgt:
-        if not src and not target_exists:
+        if not src and source_exists and not target_exists:
             return _Action.CREATE, 0  # an empty (cleared) session is listed too
         return _Action.NONE, 0
     if len(tgt) < len(src) and src[:len(tgt)] == tgt:
@@ -158,8 +158,10 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
     for done, sid in enumerate(_ids(source, session_id), 1):
         messages = source.get(sid)
         present = target.get(sid)
-        exists = bool(present) or target.info(sid) is not None
-        action, start = _plan(sid, messages, present, exists, "skip" if verify else on_conflict)
+        in_source = bool(messages) or source.info(sid) is not None
+        in_target = bool(present) or target.info(sid) is not None
+        action, start = _plan(sid, messages, present, in_source, in_target,
+                              "skip" if verify else on_conflict)
         if not verify:
             if action is _Action.CREATE:
                 target.replace(sid, [])
@@ -199,8 +201,10 @@ async def amigrate(source: Session, target: Session, session_id: str | None = No
         done += 1
         messages = await source.aget(sid)
         present = await target.aget(sid)
-        exists = bool(present) or await target.ainfo(sid) is not None
-        action, start = _plan(sid, messages, present, exists, "skip" if verify else on_conflict)
+        in_source = bool(messages) or await source.ainfo(sid) is not None
+        in_target = bool(present) or await target.ainfo(sid) is not None
+        action, start = _plan(sid, messages, present, in_source, in_target,
+                              "skip" if verify else on_conflict)
         if not verify:
             if action is _Action.CREATE:
                 await target.areplace(sid, [])

@@ -101,6 +101,8 @@ def wrapped(stack: str, base: str) -> Backend:
                    inner.shared_between_processes)
 
 
+# Each backend gets its stacks with one line per stack, after its own entry, e.g.
+# wrapped("gzip", "redis"), wrapped("aes", "redis"), wrapped("gzip+aes", "redis").
 BACKENDS += [
     wrapped("gzip", "memory"),
     wrapped("gzip", "sqlite"),

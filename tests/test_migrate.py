@@ -134,6 +134,18 @@ def test_verify_writes_nothing_and_lists_differences() -> None:
     assert list(target.list_sessions()) == []
 
 
+async def test_a_session_missing_from_the_source_is_not_created() -> None:
+    source, target = MemorySession(), MemorySession()
+    report = migrate(source, target, "ghost")
+    assert report.unchanged == 1 and target.info("ghost") is None
+    assert (await amigrate(source, target, "ghost")).unchanged == 1
+    assert target.info("ghost") is None
+    source.append("ghost", [text(0)])
+    source.clear("ghost")
+    assert migrate(source, target, "ghost").copied == 1
+    assert target.info("ghost") is not None
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(sessions.InvalidArgumentError):
         migrate(MemorySession(), MemorySession(), on_conflict="overwrite")
