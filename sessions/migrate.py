@@ -159,7 +159,8 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
         messages = source.get(sid)
         present = target.get(sid)
         in_source = bool(messages) or source.info(sid) is not None
-        in_target = bool(present) or target.info(sid) is not None
+        # Whether the target session exists matters only when both are empty.
+        in_target = bool(present) or (in_source and not messages and target.info(sid) is not None)
         action, start = _plan(sid, messages, present, in_source, in_target,
                               "skip" if verify else on_conflict)
         if not verify:
@@ -202,7 +203,8 @@ async def amigrate(source: Session, target: Session, session_id: str | None = No
         messages = await source.aget(sid)
         present = await target.aget(sid)
         in_source = bool(messages) or await source.ainfo(sid) is not None
-        in_target = bool(present) or await target.ainfo(sid) is not None
+        in_target = bool(present) or (in_source and not messages
+                                      and await target.ainfo(sid) is not None)
         action, start = _plan(sid, messages, present, in_source, in_target,
                               "skip" if verify else on_conflict)
         if not verify:
