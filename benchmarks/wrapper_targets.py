@@ -76,16 +76,9 @@ def kilobyte_messages(count: int) -> list[dict[str, Any]]:
     return messages
 
 
-def best_of(repeat: int, action: Callable[[], None]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def encryption_overhead(rows: list[tuple[str, str, str]], count: int = 5000, repeat: int = 5) -> None:
+def encryption_overhead(rows: list[tuple[str, str, str]], count: int = 5000, rounds: int = 7) -> None:
+    """Plain and encrypted stores timed in alternating rounds (best of each), so load
+    from other processes affects both sides alike."""
     messages = kilobyte_messages(count)
     size = sum(len(json.dumps(m)) for m in messages) / count
     batches = [messages[i:i + 50] for i in range(0, count, 50)]
@@ -94,24 +87,26 @@ def encryption_overhead(rows: list[tuple[str, str, str]], count: int = 5000, rep
             return sessions.SQLiteSession(Path(directory) / f"{uuid.uuid4()}.db")
 
         for label, make_base in [("memory", sessions.MemorySession), ("sqlite", sqlite)]:
-            timings = {}
-            for name, wrap in [("plain", lambda s: s),
-                               ("encrypted", lambda s: sessions.with_encryption(s, KEY))]:
-                base = make_base()
-                store = wrap(base)
-
-                def write(store: sessions.Session = store) -> None:
+            bases = {"plain": make_base(), "encrypted": make_base()}
+            stores = {"plain": bases["plain"],
+                      "encrypted": sessions.with_encryption(bases["encrypted"], KEY)}
+            best = {(name, phase): float("inf") for name in stores for phase in ("append", "get")}
+            for _ in range(rounds):
+                for name, store in stores.items():
                     store.delete("bench")
+                    start = time.perf_counter()
                     for batch in batches:
                         store.append("bench", batch)
-
-                write_time = best_of(repeat, write)
-                read_time = best_of(repeat, lambda store=store: store.get("bench"))
-                timings[name] = (write_time, read_time)
+                    middle = time.perf_counter()
+                    store.get("bench")
+                    end = time.perf_counter()
+                    best[name, "append"] = min(best[name, "append"], middle - start)
+                    best[name, "get"] = min(best[name, "get"], end - middle)
+            for base in bases.values():
                 base.close()
-            for phase, index in (("append", 0), ("get", 1)):
-                plain = timings["plain"][index] / count * 1e6
-                encrypted = timings["encrypted"][index] / count * 1e6
+            for phase in ("append", "get"):
+                plain = best["plain", phase] / count * 1e6
+                encrypted = best["encrypted", phase] / count * 1e6
                 rows.append((
                     f"encryption overhead per ~{size:.0f} B message, {phase}, {label}",
                     f"{encrypted - plain:.1f} us (plain {plain:.1f} us, encrypted {encrypted:.1f} us)",

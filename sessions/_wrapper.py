@@ -16,6 +16,9 @@ removed by ``pop``.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
+import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -23,9 +26,25 @@ from ._base import Session, SessionInfo
 from ._errors import ConfigurationError
 from ._message import Message, check_session_id, encode_messages
 
-__all__ = ["WrapperSession"]
+__all__ = ["WrapperSession", "b64decode", "b64encode"]
 
 W = TypeVar("W", bound="WrapperSession")
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 text of ``data``, as stored in envelopes."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+if sys.version_info >= (3, 11):
+    def b64decode(text: str) -> bytes:
+        """Decode strict standard base64; raise ``binascii.Error`` (a ValueError) on any
+        character outside the alphabet, so an edited envelope never decodes quietly."""
+        return binascii.a2b_base64(text, strict_mode=True)
+else:  # pragma: no cover - Python 3.10
+    def b64decode(text: str) -> bytes:
+        """Decode strict standard base64 (see the 3.11+ definition)."""
+        return base64.b64decode(text, validate=True)
 
 
 def _validated(messages: object, session_id: str, operation: str) -> list[tuple[Message, str]]:

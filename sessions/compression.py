@@ -9,7 +9,6 @@ can therefore be mixed in one session, and reading handles both. An envelope has
 
 from __future__ import annotations
 
-import base64
 import binascii
 import gzip
 import zlib
@@ -19,7 +18,7 @@ from typing import Any
 from ._base import Session
 from ._errors import ConfigurationError, CorruptRecordError
 from ._message import ENVELOPE_KEY, Message, decode_record
-from ._wrapper import WrapperSession
+from ._wrapper import WrapperSession, b64decode, b64encode
 
 __all__ = ["CompressedSession", "with_compression"]
 
@@ -73,7 +72,7 @@ class CompressedSession(WrapperSession):
         ours = _algorithm_of(message) is not None
         if len(raw) < self.threshold and not ours:
             return message
-        data = base64.b64encode(self._compress(raw, self.level)).decode("ascii")
+        data = b64encode(self._compress(raw, self.level))
         if len(data) + 40 >= len(raw) and not ours:
             return message
         return {ENVELOPE_KEY: {"v": VERSION, "alg": self.algorithm, "data": data}}
@@ -89,7 +88,7 @@ class CompressedSession(WrapperSession):
                 session_id=session_id, operation=operation,
             )
         try:
-            raw = ALGORITHMS[algorithm][1](base64.b64decode(body["data"], validate=True))
+            raw = ALGORITHMS[algorithm][1](b64decode(body["data"]))
             text = raw.decode("utf-8")
         except (KeyError, TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error) as error:
             raise CorruptRecordError(

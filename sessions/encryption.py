@@ -19,7 +19,6 @@ rewrites a session under the newest key. Needs the ``crypto`` extra (``cryptogra
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING
 from ._base import Session
 from ._errors import ConfigurationError, DecryptionError, MissingDependencyError
 from ._message import ENVELOPE_KEY, Message, check_session_id, decode_record, encode_message
-from ._wrapper import WrapperSession
+from ._wrapper import WrapperSession, b64decode, b64encode
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -131,10 +130,10 @@ def _plaintext(item: Message, record: str) -> bytes:
     body = item.get(ENVELOPE_KEY) if len(item) == 1 else None
     if isinstance(body, dict) and isinstance(body.get("data"), str):
         try:
-            raw = base64.b64decode(body["data"], validate=True)
+            raw = b64decode(body["data"])
         except (ValueError, binascii.Error):
             return record.encode("utf-8")
-        if base64.b64encode(raw).decode("ascii") == body["data"]:
+        if b64encode(raw) == body["data"]:
             header = encode_message({ENVELOPE_KEY: {**body, "data": None}})
             return _BINARY + header.encode("utf-8") + b"\n" + raw
     return record.encode("utf-8")
@@ -145,7 +144,7 @@ def _from_plaintext(plain: bytes, session_id: str, operation: str) -> Message:
         return decode_record(plain, session_id, operation)
     header, _, raw = plain[1:].partition(b"\n")
     item = decode_record(header, session_id, operation)
-    item[ENVELOPE_KEY]["data"] = base64.b64encode(raw).decode("ascii")
+    item[ENVELOPE_KEY]["data"] = b64encode(raw)
     return item
 
 
@@ -184,8 +183,8 @@ class EncryptedSession(WrapperSession):
                               _associated_data(alg, self._primary, session_id))
         return {ENVELOPE_KEY: {
             "v": VERSION, "alg": alg, "kid": self._primary,
-            "nonce": base64.b64encode(nonce).decode("ascii"),
-            "data": base64.b64encode(data).decode("ascii"),
+            "nonce": b64encode(nonce),
+            "data": b64encode(data),
         }}
 
     def _unseal(self, session_id: str, stored: Message, operation: str) -> Message:
@@ -206,8 +205,8 @@ class EncryptedSession(WrapperSession):
         if body.get("alg") != alg:
             raise fail(f"algorithm {body.get('alg')!r} does not match key {kid!r}")
         try:
-            nonce = base64.b64decode(body["nonce"], validate=True)
-            data = base64.b64decode(body["data"], validate=True)
+            nonce = b64decode(body["nonce"])
+            data = b64decode(body["data"])
         except (KeyError, TypeError, ValueError, binascii.Error):
             raise fail("the envelope is truncated or malformed") from None
         if len(nonce) != _NONCE_BYTES or len(data) < _TAG_BYTES:
