@@ -142,8 +142,9 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
 
     Idempotent and resumable: see the module documentation for how each target session
     is treated and what ``on_conflict`` (``"error"``, ``"replace"``, ``"skip"``) does.
-    With ``verify=True`` nothing is written; the report lists every session whose
-    target differs (``report.ok`` is True when none does). ``progress(done, total,
+    With ``verify=True`` nothing is written; the report lists every source session
+    whose target differs (``report.ok`` is True when none does); sessions that exist
+    only in the target are not examined. ``progress(done, total,
     session_id)`` is called after each session (``total`` is counted first by a
     separate streaming pass over the ids when ``progress`` is given).
 
