@@ -27,8 +27,12 @@ from ._errors import (
 )
 from ._message import MAX_SESSION_ID_BYTES, Message
 from ._registry import StoreURL, connect, register_scheme, registered_schemes
+from .compression import CompressedSession, with_compression
+from .encryption import EncryptedSession, key_id, with_encryption
 from .file import FileSession
 from .memory import MemorySession
+from .migrate import MigrationReport, amigrate, migrate
+from .prune import aprune, prune
 from .sqlite import SQLiteSession
 
 __version__ = "0.1.0"
@@ -37,16 +41,19 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "BackendUnavailableError",
     "BaseSession",
+    "CompressedSession",
     "ConfigurationError",
     "ConflictError",
     "CorruptRecordError",
     "DecryptionError",
+    "EncryptedSession",
     "FileSession",
     "InvalidArgumentError",
     "InvalidMessageError",
     "InvalidSessionIdError",
     "MemorySession",
     "Message",
+    "MigrationReport",
     "MissingDependencyError",
     "SQLiteSession",
     "Session",
@@ -54,7 +61,14 @@ __all__ = [
     "SessionInfo",
     "StoreURL",
     "__version__",
+    "amigrate",
+    "aprune",
     "connect",
+    "key_id",
+    "migrate",
+    "prune",
     "register_scheme",
     "registered_schemes",
+    "with_compression",
+    "with_encryption",
 ]

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._base import Session
 from ._errors import ConfigurationError, MissingDependencyError
+from ._url_wrappers import split_wrapper_options, wrap_from_options
 
 __all__ = [
     "DEFAULT_URL",
@@ -149,16 +150,22 @@ def connect(url: str | None = None) -> Session:
 
     Without ``url``, the environment variable ``SESSIONS_URL`` is used, and without
     that a SQLite file ``sessions.db`` in the working directory.
+
+    Any URL may also carry wrapper options (``compress=gzip``, ``encrypt_key_env=NAME``;
+    see :mod:`sessions._url_wrappers`): they are removed before the backend sees the
+    URL, and the store it opens is wrapped accordingly.
     """
     if url is None:
         url = os.environ.get(ENV_VAR) or DEFAULT_URL
     parsed = StoreURL.parse(url)
+    parsed, wrapper_options = split_wrapper_options(parsed)
     entry = _SCHEMES.get(parsed.scheme)
     if entry is None:
         known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
         raise ConfigurationError(f"unknown store URL scheme {parsed.scheme!r} (known: {known})")
     factory = _load(entry)
-    return cast(Session, factory.from_url(parsed))
+    wrap = wrap_from_options(wrapper_options)  # checks keys and options before opening
+    return wrap(cast(Session, factory.from_url(parsed)))
 
 
 register_scheme("memory", "sessions.memory:MemorySession")

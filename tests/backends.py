@@ -72,6 +72,54 @@ BACKENDS: list[Backend] = [
     Backend("file", _file, shared_between_processes=True),
 ]
 
+#: The fixed key wrapper stacks are encrypted with in tests.
+TEST_KEY = bytes(range(32))
+
+
+def _compress(store: sessions.Session) -> sessions.Session:
+    # threshold=0: even short messages are compressed, so the envelope path is exercised.
+    return sessions.with_compression(store, threshold=0)
+
+
+def _encrypt(store: sessions.Session) -> sessions.Session:
+    return sessions.with_encryption(store, TEST_KEY)
+
+
+WRAPPERS: dict[str, Callable[[sessions.Session], sessions.Session]] = {
+    "gzip": _compress,
+    "aes": _encrypt,
+}
+
+
+def wrapped(stack: str, base: str) -> Backend:
+    """The backend named ``base`` in BACKENDS under the wrappers of ``stack``, outermost
+    first ("gzip+aes" is with_compression(with_encryption(store))), named "gzip+aes+base"."""
+    inner = next(b for b in BACKENDS if b.name == base)
+    layers = [WRAPPERS[name] for name in reversed(stack.split("+"))]
+
+    @contextlib.contextmanager
+    def open_wrapped(tmp_path: Path) -> Iterator[sessions.Session]:
+        with inner.open(tmp_path) as store:
+            for layer in layers:
+                store = layer(store)
+            yield store
+
+    return Backend(f"{stack}+{base}", open_wrapped, inner.marks, inner.lacks,
+                   inner.shared_between_processes)
+
+
+# Each backend gets its stacks with one line per stack, after its own entry, e.g.
+# wrapped("gzip", "redis"), wrapped("aes", "redis"), wrapped("gzip+aes", "redis").
+BACKENDS += [
+    wrapped("gzip", "memory"),
+    wrapped("gzip", "sqlite"),
+    wrapped("aes", "memory"),
+    wrapped("aes", "sqlite"),
+    wrapped("gzip+aes", "sqlite"),
+    wrapped("gzip", "file"),
+    wrapped("aes", "file"),
+]
+
 
 #: The stores framework adapter tests run on: the embedded default and the servers.
 FRAMEWORK_BACKENDS = ("sqlite", "redis", "postgres")

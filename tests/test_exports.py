@@ -12,6 +12,9 @@ EXPECTED = {
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
+    # wrappers, migration, maintenance
+    "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
+    "migrate", "prune", "with_compression", "with_encryption",
 }
 
 
@@ -25,7 +28,8 @@ def test_backends_satisfy_the_protocol(tmp_path: Path) -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
     assert isinstance(sessions.FileSession(tmp_path / "files"), sessions.Session)
-
+    assert isinstance(sessions.with_compression(sessions.MemorySession()), sessions.Session)
+    assert isinstance(sessions.with_encryption(sessions.MemorySession(), bytes(16)), sessions.Session)
 
 
 def test_langchain_adapter_names() -> None:
