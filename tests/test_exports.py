@@ -6,7 +6,7 @@ import sessions
 
 EXPECTED = {
     "MAX_SESSION_ID_BYTES", "BackendUnavailableError", "BaseSession", "ConfigurationError",
-    "ConflictError", "CorruptRecordError", "DecryptionError", "InvalidArgumentError",
+    "ConflictError", "ConversationsSession", "CorruptRecordError", "DecryptionError", "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
