@@ -91,7 +91,7 @@ BACKENDS: list[Backend] = [
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
     Backend("sqlite-memory", _sqlite_memory),
     # Nothing is lacking: what items cannot carry is kept in the id map (sessions/conversations.py).
-    Backend("conversations", _conversations, shared_between_processes=True),
+    Backend("conversations", _conversations),
 ]
 
 

@@ -125,6 +125,27 @@ def test_a_failed_chunk_leaves_nothing_behind(conv_store: ConversationsSession,
     assert conv_store.count("s") == 1
 
 
+def test_a_failed_replace_keeps_the_old_history(conv_store: ConversationsSession,
+                                                server: ConversationsServer) -> None:
+    conv_store.append("s", [text(0), text(1)])
+    old = conversation_of(conv_store, "s")
+    server.requests.clear()
+    real = server.handle
+
+    def fail_second_create(method: str, path: str, query: dict[str, str], body: Any) -> Any:
+        if method == "POST" and path.endswith("/items") and len(server.requests_to("POST", "/items")) == 1:
+            server.fail_next.append(500)
+        return real(method, path, query, body)
+
+    server.handle = fail_second_create  # type: ignore[method-assign]
+    with pytest.raises(sessions.BackendUnavailableError):
+        conv_store.replace("s", [text(i) for i in range(10, 40)])
+    server.handle = real  # type: ignore[method-assign]
+    assert conversation_of(conv_store, "s") == old
+    assert conv_store.get("s") == [text(0), text(1)] and conv_store.count("s") == 2
+    assert [c.deleted for c in server.conversations.values() if c.id != old] == [True]
+
+
 # -- reading: ascending pages, the right parts ------------------------------------------------
 
 
@@ -389,6 +410,21 @@ async def test_concurrent_first_appends_from_tasks_create_one_conversation(
     await asyncio.gather(*(conv_store.aappend("new", [text(n)]) for n in range(6)))
     assert len(server.requests_to("POST", "/conversations")) == 1
     assert sorted(m["content"] for m in await conv_store.aget("new")) == [f"message {n}" for n in range(6)]
+
+
+async def test_a_cancelled_append_still_completes(conv_store: ConversationsSession,
+                                                  server: ConversationsServer) -> None:
+    server.create_delay = 0.3
+    task = asyncio.create_task(conv_store.aappend("s", [text(i) for i in range(30)]))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if conv_store.count("s") == 30:
+            break
+        await asyncio.sleep(0.05)
+    assert await conv_store.aget("s") == [text(i) for i in range(30)]
 
 
 def _append_from_process(base_url: str, id_map: str, n: int, barrier: Any) -> None:
