@@ -174,6 +174,9 @@ class ConversationsServer:
         self.create_delay = create_delay
         #: Answer the next N requests with this status (fault injection).
         self.fail_next: list[int] = []
+        #: Answer the Nth ``POST .../items`` (counted from 1) with the given status.
+        self.fail_items_create: tuple[int, int] | None = None
+        self._items_creates = 0
         handler = type("Handler", (_Handler,), {"api": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -203,6 +206,10 @@ class ConversationsServer:
             if self.fail_next:
                 status = self.fail_next.pop(0)
                 raise ApiError(status, f"injected failure {status}")
+            if method == "POST" and path.endswith("/items"):
+                self._items_creates += 1
+                if self.fail_items_create and self.fail_items_create[0] == self._items_creates:
+                    raise ApiError(self.fail_items_create[1], "injected failure")
         parts = [p for p in path.split("/") if p]
         if parts[:2] != ["v1", "conversations"]:
             raise ApiError(404, f"Invalid URL ({method} {path})")

@@ -107,19 +107,11 @@ def test_no_create_ever_carries_more_than_20_items(conv_store: ConversationsSess
 def test_a_failed_chunk_leaves_nothing_behind(conv_store: ConversationsSession,
                                               server: ConversationsServer) -> None:
     conv_store.append("s", [text(0)])
-    server.fail_next = []
-    real = server.handle
-
-    def fail_second_create(method: str, path: str, query: dict[str, str], body: Any) -> Any:
-        if method == "POST" and path.endswith("/items") and len(server.requests_to("POST", "/items")) == 2:
-            server.fail_next.append(503)
-        return real(method, path, query, body)
-
-    server.handle = fail_second_create  # type: ignore[method-assign]
+    server.fail_items_create = (3, 503)  # the second create of the next append
     with pytest.raises(sessions.BackendUnavailableError) as caught:
         conv_store.append("s", [text(i) for i in range(1, 46)])
     assert isinstance(caught.value.__cause__, openai.InternalServerError)
-    server.handle = real  # type: ignore[method-assign]
+    assert len(server.requests_to("POST", "/items")) == 3
     assert conv_store.get("s") == [text(0)]
     assert len(items_of(server, conversation_of(conv_store, "s"))) == 1
     assert conv_store.count("s") == 1
@@ -129,18 +121,9 @@ def test_a_failed_replace_keeps_the_old_history(conv_store: ConversationsSession
                                                 server: ConversationsServer) -> None:
     conv_store.append("s", [text(0), text(1)])
     old = conversation_of(conv_store, "s")
-    server.requests.clear()
-    real = server.handle
-
-    def fail_second_create(method: str, path: str, query: dict[str, str], body: Any) -> Any:
-        if method == "POST" and path.endswith("/items") and len(server.requests_to("POST", "/items")) == 1:
-            server.fail_next.append(500)
-        return real(method, path, query, body)
-
-    server.handle = fail_second_create  # type: ignore[method-assign]
+    server.fail_items_create = (3, 500)  # the second create of the replacement
     with pytest.raises(sessions.BackendUnavailableError):
         conv_store.replace("s", [text(i) for i in range(10, 40)])
-    server.handle = real  # type: ignore[method-assign]
     assert conversation_of(conv_store, "s") == old
     assert conv_store.get("s") == [text(0), text(1)] and conv_store.count("s") == 2
     assert [c.deleted for c in server.conversations.values() if c.id != old] == [True]
