@@ -493,6 +493,12 @@ def test_connect_by_url(server: ConversationsServer, tmp_path: Path, monkeypatch
     assert store.get("s") == [USER]
     store.close()
     assert path.exists()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    keyless = sessions.connect(f"openai+conversations:///{path}?base_url={server.base_url}")
+    with pytest.raises(sessions.ConfigurationError, match="OPENAI_API_KEY"):
+        keyless.append("t", [USER])
+    assert keyless.get("t") == []  # reads of a session never written need no request
+    keyless.close()
     with pytest.raises(sessions.ConfigurationError):
         sessions.connect("openai+conversations:///x.db?colour=blue")
     with pytest.raises(sessions.ConfigurationError):
