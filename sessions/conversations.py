@@ -197,6 +197,8 @@ class ConversationsSession(BaseSession):
         without it one is made with the sync client's key, base URL, timeout and retries.
     :param id_map: the SQLite file of the durable session -> conversation map
         (created mode 0600). Every process sharing the sessions must use the same file.
+    :param api_key, base_url, timeout, max_retries: used only to make the clients not
+        given (``timeout`` in seconds per request).
     :param map_timeout: how long a map write waits for another process's write.
     """
 
@@ -210,12 +212,18 @@ class ConversationsSession(BaseSession):
         id_map: str | os.PathLike[str] = "conversations.db",
         api_key: str | None = None,
         base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         map_timeout: float = 30.0,
     ) -> None:
         self._client = client
         self._async_client = async_client
         self._api_key = api_key
         self._base_url = base_url
+        self._client_options: dict[str, Any] = {
+            key: value for key, value in (("timeout", timeout), ("max_retries", max_retries))
+            if value is not None
+        }
         self._owns_clients: list[Any] = []
         self._locks = _Locks()
         self._writes: set[asyncio.Future[Any]] = set()
@@ -236,15 +244,7 @@ class ConversationsSession(BaseSession):
                 "id map file and the API key comes from OPENAI_API_KEY"
             )
         path = url.path[1:] if url.path.startswith("/") else url.path
-        client_options: dict[str, Any] = {}
-        if "timeout" in options:
-            client_options["timeout"] = options["timeout"]
-        if "max_retries" in options:
-            client_options["max_retries"] = options["max_retries"]
-        client = None
-        if client_options:
-            client = cls._new_client(openai.OpenAI, None, options.get("base_url"), client_options)
-        return cls(client, id_map=path or "conversations.db", base_url=options.get("base_url"))
+        return cls(id_map=path or "conversations.db", **options)
 
     def __repr__(self) -> str:
         return f"ConversationsSession(id_map={self.map.path!r})"
@@ -263,7 +263,9 @@ class ConversationsSession(BaseSession):
     def client(self) -> openai.OpenAI:
         with self._client_guard:
             if self._client is None:
-                self._client = self._new_client(openai.OpenAI, self._api_key, self._base_url, {})
+                self._client = self._new_client(
+                    openai.OpenAI, self._api_key, self._base_url, self._client_options
+                )
                 self._owns_clients.append(self._client)
             return self._client
 
@@ -280,7 +282,7 @@ class ConversationsSession(BaseSession):
                     )
                 else:
                     self._async_client = self._new_client(
-                        openai.AsyncOpenAI, self._api_key, self._base_url, {}
+                        openai.AsyncOpenAI, self._api_key, self._base_url, self._client_options
                     )
                 self._owns_clients.append(self._async_client)
             return self._async_client
