@@ -380,7 +380,10 @@ class ConversationsSession(BaseSession):
         if after is not None:
             kwargs["after"] = after
         answer = yield _Api("items.with_raw_response.list", (conversation_id,), kwargs)
-        page = answer.http_response.json()
+        try:
+            page = answer.http_response.json()
+        except ValueError:
+            page = None
         if type(page) is not dict or type(page.get("data")) is not list:
             raise CorruptRecordError(f"the Conversations API answered an item list with {page!r:.200}")
         items: list[dict[str, Any]] = page["data"]
