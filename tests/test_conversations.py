@@ -567,3 +567,9 @@ def test_server_records_requests(server: ConversationsServer, client: openai.Ope
     recorded = server.requests[-1]
     assert (recorded.method, recorded.path) == ("POST", "/v1/conversations")
     assert json.loads(json.dumps(recorded.body)) == {"metadata": {"a": "b"}}
+
+
+def test_satisfies_the_session_protocol(conv_store: ConversationsSession) -> None:
+    assert isinstance(conv_store, sessions.Session)
+    target = sessions.registered_schemes()["openai+conversations"]
+    assert target == "sessions.conversations:ConversationsSession"
