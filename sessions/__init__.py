@@ -12,6 +12,8 @@ session id, as canonical OpenAI Chat Completions messages (plain dicts)::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import BaseSession, Session, SessionInfo
 from ._errors import (
     BackendUnavailableError,
@@ -35,6 +37,9 @@ from .migrate import MigrationReport, amigrate, migrate
 from .prune import aprune, prune
 from .sqlite import SQLiteSession
 
+if TYPE_CHECKING:
+    from .conversations import ConversationsSession
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "CompressedSession",
     "ConfigurationError",
     "ConflictError",
+    "ConversationsSession",
     "CorruptRecordError",
     "DecryptionError",
     "EncryptedSession",
@@ -72,3 +78,15 @@ __all__ = [
     "with_compression",
     "with_encryption",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Backends with an optional dependency are imported on first use, so a missing
+    # package only matters to those who use them.
+    if name == "ConversationsSession":
+        try:
+            from .conversations import ConversationsSession
+        except ImportError as error:
+            raise MissingDependencyError("openai", "openai", feature="ConversationsSession") from error
+        return ConversationsSession
+    raise AttributeError(f"module 'sessions' has no attribute {name!r}")

@@ -171,3 +171,6 @@ def connect(url: str | None = None) -> Session:
 register_scheme("memory", "sessions.memory:MemorySession")
 register_scheme("sqlite", "sessions.sqlite:SQLiteSession")
 register_scheme("file", "sessions.file:FileSession")
+register_scheme(
+    "openai+conversations", "sessions.conversations:ConversationsSession", extra="openai", package="openai"
+)

@@ -27,7 +27,7 @@ from ._base import BaseSession, SessionInfo
 from ._errors import BackendUnavailableError, ConfigurationError, SessionError
 from ._registry import StoreURL
 
-__all__ = ["SQLiteSession"]
+__all__ = ["SQLiteSession", "iter_keys", "open_database", "write_transaction"]
 
 T = TypeVar("T")
 
@@ -129,23 +129,8 @@ class SQLiteSession(BaseSession):
     # -- connection and schema --------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        in_memory = self.path == ":memory:" or self.path.startswith("file::memory:")
-        if not in_memory and not os.path.exists(self.path):
-            # Create the file private before SQLite does; its -wal/-shm files copy the mode.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            if not in_memory:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_database(self.path, synchronous=self.synchronous, timeout=self.timeout,
+                             setup=self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -176,27 +161,8 @@ class SQLiteSession(BaseSession):
         return int(row[0])
 
     def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``operation`` in one IMMEDIATE transaction, retrying while another
-        process holds the write lock, until ``timeout`` has passed."""
-        deadline = time.monotonic() + self.timeout
-        with self._lock:
-            conn = self._conn
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as error:
-                    if _is_busy(error) and time.monotonic() < deadline:
-                        time.sleep(0.005)
-                        continue
-                    raise
-                try:
-                    result = operation(conn)
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+        """Run ``operation`` in one IMMEDIATE transaction (see :func:`write_transaction`)."""
+        return write_transaction(self._conn, self._lock, self.timeout, operation)
 
     # -- the record operations -----------------------------------------------------------
 
@@ -305,21 +271,10 @@ class SQLiteSession(BaseSession):
         return SessionInfo(session_id, int(row[0]), _utc(row[1]), _utc(row[2]))
 
     def _iter_sessions(self) -> Iterator[str]:
-        # Keyset pages over the unique index: bounded memory, no cursor held open
-        # between pages (other threads may use the connection meanwhile).
-        after = ""
-        while True:
-            with self._lock:
-                rows = self._conn.execute(
-                    "SELECT session_id FROM session_layer_sessions WHERE session_id > ?"
-                    " ORDER BY session_id LIMIT 500",
-                    (after,),
-                ).fetchall()
-            for row in rows:
-                yield row[0]
-            if len(rows) < 500:
-                return
-            after = rows[-1][0]
+        return iter_keys(
+            self._conn, self._lock,
+            "SELECT session_id FROM session_layer_sessions WHERE session_id > ? ORDER BY session_id",
+        )
 
     def _close(self) -> None:
         with self._lock:
@@ -340,3 +295,66 @@ class SQLiteSession(BaseSession):
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     text = str(error)
     return "locked" in text or "busy" in text
+
+
+# -- helpers shared with other stores that keep a SQLite file ---------------------------------
+
+
+def open_database(path: str, *, synchronous: str, timeout: float,
+                  setup: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
+    """Open (creating it private, mode 0600) a database in WAL mode and run ``setup``
+    (the schema migration) on it; the connection is closed again if that fails."""
+    in_memory = path == ":memory:" or path.startswith("file::memory:")
+    if not in_memory and not os.path.exists(path):
+        # Create the file private before SQLite does; its -wal/-shm files copy the mode.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        if not in_memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        setup(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def write_transaction(conn: sqlite3.Connection, lock: threading.Lock, timeout: float,
+                      operation: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``operation`` in one IMMEDIATE transaction, retrying while another process
+    holds the write lock, until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    with lock:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if _is_busy(error) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                    continue
+                raise
+            try:
+                result = operation(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+
+def iter_keys(conn: sqlite3.Connection, lock: threading.Lock, select: str, page: int = 500) -> Iterator[str]:
+    """Stream the keys ``select`` returns (``... WHERE key > ? ORDER BY key``) in keyset
+    pages: bounded memory, no cursor held open between pages (other threads may use the
+    connection meanwhile)."""
+    after = ""
+    while True:
+        with lock:
+            rows = conn.execute(f"{select} LIMIT {page:d}", (after,)).fetchall()
+        for row in rows:
+            yield row[0]
+        if len(rows) < page:
+            return
+        after = rows[-1][0]

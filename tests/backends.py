@@ -65,11 +65,40 @@ def _sqlite_memory(tmp_path: Path) -> Iterator[sessions.Session]:
         yield store
 
 
+_conversations_server: Any = None
+
+
+def conversations_server() -> Any:
+    """The local Conversations API server shared by this test process (started once,
+    stopped at exit)."""
+    global _conversations_server
+    if _conversations_server is None:
+        import atexit
+
+        from tests.conversations_server import ConversationsServer
+
+        _conversations_server = ConversationsServer()
+        atexit.register(_conversations_server.stop)
+    return _conversations_server
+
+
+@contextlib.contextmanager
+def _conversations(tmp_path: Path) -> Iterator[sessions.Session]:
+    import openai
+
+    client = openai.OpenAI(api_key="test-key", base_url=conversations_server().base_url, max_retries=0)
+    with sessions.ConversationsSession(client, id_map=tmp_path / "conversation-map.db") as store:
+        yield store
+    client.close()
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
     Backend("sqlite-memory", _sqlite_memory),
     Backend("file", _file, shared_between_processes=True),
+    # Nothing is lacking: what items cannot carry is kept in the id map (sessions/conversations.py).
+    Backend("conversations", _conversations),
 ]
 
 #: The fixed key wrapper stacks are encrypted with in tests.

@@ -8,7 +8,8 @@ import sessions
 
 EXPECTED = {
     "MAX_SESSION_ID_BYTES", "BackendUnavailableError", "BaseSession", "ConfigurationError",
-    "ConflictError", "CorruptRecordError", "DecryptionError", "FileSession", "InvalidArgumentError",
+    "ConflictError", "ConversationsSession", "CorruptRecordError", "DecryptionError", "FileSession",
+    "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
