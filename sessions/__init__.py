@@ -12,6 +12,9 @@ session id, as canonical OpenAI Chat Completions messages (plain dicts)::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._base import BaseSession, Session, SessionInfo
 from ._errors import (
     BackendUnavailableError,
@@ -30,6 +33,9 @@ from ._registry import StoreURL, connect, register_scheme, registered_schemes
 from .memory import MemorySession
 from .sqlite import SQLiteSession
 
+if TYPE_CHECKING:
+    from .redis import RedisSession
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "MemorySession",
     "Message",
     "MissingDependencyError",
+    "RedisSession",
     "SQLiteSession",
     "Session",
     "SessionError",
@@ -56,3 +63,23 @@ __all__ = [
     "register_scheme",
     "registered_schemes",
 ]
+
+# Backends with an optional dependency: imported on first access, so that importing
+# ``sessions`` never imports their driver. name -> (module, package, extra).
+_OPTIONAL = {
+    "RedisSession": ("sessions.redis", "redis", "redis"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    entry = _OPTIONAL.get(name)
+    if entry is None:
+        raise AttributeError(f"module 'sessions' has no attribute {name!r}")
+    module_name, package, extra = entry
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        if (error.name or "").partition(".")[0] != package:
+            raise
+        raise MissingDependencyError(package, extra, feature=name) from error
+    return getattr(module, name)

@@ -164,3 +164,6 @@ def connect(url: str | None = None) -> Session:
 register_scheme("memory", "sessions.memory:MemorySession")
 register_scheme("sqlite", "sessions.sqlite:SQLiteSession")
 register_scheme("file", "sessions.file:FileSession")
+# redis+cluster:// and rediss+cluster:// name any node of a Redis Cluster.
+for _scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+    register_scheme(_scheme, "sessions.redis:RedisSession", extra="redis", package="redis")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,61 @@ def _sqlite_memory(tmp_path: Path) -> Iterator[sessions.Session]:
         yield store
 
 
+def _delete_prefixed(client: Any, prefix: str) -> None:
+    """Remove the keys a test created under its own prefix, and nothing else."""
+    from sessions.redis import _glob_escape
+
+    for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        client.unlink(key)
+
+
+@contextlib.contextmanager
+def _redis(tmp_path: Path) -> Iterator[sessions.Session]:
+    from tests.redis_servers import SHARED_HOST, SHARED_PORT, reachable
+
+    if not reachable(SHARED_HOST, SHARED_PORT):
+        server_unavailable(f"Redis at {SHARED_HOST}:{SHARED_PORT}", "connection refused")
+    prefix = f"test:{uuid.uuid4().hex}:"
+    store = sessions.RedisSession(
+        f"redis://{SHARED_HOST}:{SHARED_PORT}/0?prefix={prefix}&socket_timeout=10"
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        import redis
+
+        with redis.Redis(host=SHARED_HOST, port=SHARED_PORT) as client:
+            _delete_prefixed(client, prefix)
+
+
+@contextlib.contextmanager
+def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
+    from tests.redis_servers import RedisServer, shared_cluster
+
+    if not RedisServer.available():
+        server_unavailable("a Redis Cluster", "redis-server is not installed")
+    cluster = shared_cluster()
+    prefix = f"test:{uuid.uuid4().hex}:"
+    store = sessions.RedisSession(
+        f"redis+cluster://127.0.0.1:{cluster.port}?prefix={prefix}&socket_timeout=10"
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        import redis.cluster
+
+        with redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.port) as client:
+            _delete_prefixed(client, prefix)
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
     Backend("sqlite-memory", _sqlite_memory),
+    Backend("redis", _redis, marks=(pytest.mark.redis,)),
+    Backend("redis-cluster", _redis_cluster, marks=(pytest.mark.redis,)),
 ]
 
 
