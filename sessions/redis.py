@@ -92,7 +92,31 @@ local function push(first)
 end
 """
 
-_APPEND = _COMMON + "push(2) touch() return 1"
+# The hot path, written out: the session's creation time and a TTL carried over from
+# its metadata only matter when the list was empty before this batch.
+_APPEND = """
+local n = #ARGV
+local length
+for i = 2, n, 4000 do
+  length = redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 3999, n)))
+end
+local t = redis.call('TIME')
+local stamp = t[1] .. string.sub('00000' .. t[2], -6)
+local ttl = tonumber(ARGV[1])
+if length == n - 1 then
+  redis.call('HSETNX', KEYS[2], 'created_at', stamp)
+  if ttl == 0 then
+    local left = redis.call('PTTL', KEYS[2])
+    if left > 0 then redis.call('PEXPIRE', KEYS[1], left) end
+  end
+end
+redis.call('HSET', KEYS[2], 'updated_at', stamp)
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return length
+"""
 _POP = _COMMON + """
 local record = redis.call('RPOP', KEYS[1])
 if record then touch() end
@@ -120,19 +144,19 @@ class _Script:
         import hashlib
 
         self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.sha = hashlib.sha1(source.encode()).hexdigest().encode()
 
-    def run(self, client: Any, keys: tuple[str, str], args: tuple[Any, ...]) -> Any:
+    def run(self, client: Any, keys: tuple[str, str], *args: Any) -> Any:
         try:
-            return client.evalsha(self.sha, 2, *keys, *args)
+            return client.execute_command("EVALSHA", self.sha, 2, *keys, *args)
         except NoScriptError:
-            return client.eval(self.source, 2, *keys, *args)
+            return client.execute_command("EVAL", self.source, 2, *keys, *args)
 
-    async def arun(self, client: Any, keys: tuple[str, str], args: tuple[Any, ...]) -> Any:
+    async def arun(self, client: Any, keys: tuple[str, str], *args: Any) -> Any:
         try:
-            return await client.evalsha(self.sha, 2, *keys, *args)
+            return await client.execute_command("EVALSHA", self.sha, 2, *keys, *args)
         except NoScriptError:
-            return await client.eval(self.source, 2, *keys, *args)
+            return await client.execute_command("EVAL", self.source, 2, *keys, *args)
 
 
 _SCRIPTS = {name: _Script(source) for name, source in
@@ -313,7 +337,7 @@ class RedisSession(BaseSession):
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
-        self._ttl_arg = (self.ttl_ms,)
+        self._ttl_arg = str(self.ttl_ms).encode()
         self._scan_pattern = _glob_escape(self.prefix) + "{*}:meta"
 
     @classmethod
@@ -397,11 +421,11 @@ class RedisSession(BaseSession):
         return self._sync().lrange(self._keys(session_id)[0], start, -1)  # type: ignore[no-any-return]
 
     def _script(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
-        return _SCRIPTS[name].run(self._sync(), self._keys(session_id), (*self._ttl_arg, *records))
+        return _SCRIPTS[name].run(self._sync(), self._keys(session_id), self._ttl_arg, *records)
 
     async def _ascript(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
         client = await self._async()
-        return await _SCRIPTS[name].arun(client, self._keys(session_id), (*self._ttl_arg, *records))
+        return await _SCRIPTS[name].arun(client, self._keys(session_id), self._ttl_arg, *records)
 
     def _append(self, session_id: str, records: list[str]) -> None:
         self._script("append", session_id, records)
