@@ -71,7 +71,7 @@ def main() -> None:
     bare = redis.Redis(host=store.host, port=store.port, db=store.db, protocol=2)
     bare_key = prefix + "bare-list"
     results: dict[str, tuple[list[float], list[float]]] = {
-        name: ([], []) for name in ("append", "history", "window", "full")
+        name: ([], []) for name in ("append", "append+dumps", "history", "window", "full")
     }
     try:
         big = "history-100k"
@@ -89,6 +89,10 @@ def main() -> None:
                                   lambda i: store.append("one", [MESSAGE]), 1000)
             results["append"][0].extend(ours)
             results["append"][1].extend(theirs)
+            theirs, ours = paired(lambda i: bare.rpush(bare_key, json.dumps(MESSAGE)),
+                                  lambda i: store.append("one", [MESSAGE]), 1000)
+            results["append+dumps"][0].extend(ours)
+            results["append+dumps"][1].extend(theirs)
 
             empty, full = paired(lambda i, r=round_number: store.append(f"new-{r}-{i}", [MESSAGE]),
                                  lambda i: store.append(big, [MESSAGE]), 400)
@@ -112,7 +116,8 @@ def main() -> None:
 
     rows = []
     for name, what, reference, target in (
-        ("append", "append 1 message", "bare RPUSH of the same JSON", 1.3),
+        ("append", "append 1 message", "bare RPUSH of the same JSON, encoded beforehand", 1.3),
+        ("append+dumps", "append 1 message", "bare RPUSH of json.dumps(message)", 1.3),
         ("history", "append at 100,000 messages", "append to an empty session", 1.5),
         ("full", "get() of 10,000 messages", "bare LRANGE 0 -1 + json.loads", 1.5),
     ):

@@ -15,8 +15,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 SHARED_HOST, SHARED_PORT = "127.0.0.1", 6379
 
@@ -42,6 +44,12 @@ def free_port(also_free: int = 0) -> int:
                 probe.bind(("127.0.0.1", port + also_free))
                 return port
     raise RuntimeError("no free port pair found")
+
+
+def _redis_error() -> type[Exception]:
+    import redis
+
+    return redis.RedisError
 
 
 class RedisServer:
@@ -70,14 +78,16 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server on port {self.port} exited: see {self.directory}")
-            with contextlib.suppress(redis.RedisError):
-                if self.client().ping():
+            with contextlib.suppress(OSError, _redis_error()), self.client() as client:
+                if client.ping():
                     return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def client(self) -> redis.Redis:
+        import redis
+
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
                            socket_connect_timeout=2)
 
