@@ -20,7 +20,9 @@ JSON_SCALARS = (
     | st.floats(allow_nan=False, allow_infinity=False)
 )
 EXTRAS = st.dictionaries(
-    st.text(min_size=1, max_size=6).filter(lambda k: k not in ("role", "content", "tool_call_id")),
+    st.text(min_size=1, max_size=6).filter(
+        lambda k: k not in ("role", "content", "tool_call_id", "name", "tool_calls")
+    ),
     st.recursive(
         JSON_SCALARS,
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
