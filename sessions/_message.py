@@ -147,7 +147,7 @@ def _check_shape(message: Mapping[str, Any]) -> str | None:
             return None
         return "missing 'role'"
     role = message["role"]
-    if role not in ROLES:
+    if type(role) is not str or role not in ROLES:
         return f"role {role!r} is not one of {', '.join(sorted(ROLES))}"
     content = message.get("content")
     if content is not None and type(content) is not str:
