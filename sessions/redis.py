@@ -39,7 +39,7 @@ import asyncio
 import math
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
 
@@ -226,23 +226,48 @@ def _seconds(text: str) -> float | None:
 
 
 class _AsyncClient:
-    """An async client bound to one event loop.
+    """An async client bound to one event loop, prepared on first use.
 
     A cluster client learns the topology once, before any concurrent use: redis-py's
     async cluster client may drop connections that concurrent first calls are opening
     while it refreshes its node table.
+
+    A client the store owns is closed on its own loop when that loop shuts down:
+    ``asyncio.run()`` (and every ``asyncio.Runner``) finalises the loop's suspended
+    async generators before closing it, and :func:`_closed_with_loop` is one.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, owned: bool) -> None:
         self.client = client
-        self.ready = not isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self.owned = owned
+        self.ready = not owned and not isinstance(client, redis.asyncio.cluster.RedisCluster)
         self._lock = asyncio.Lock()
+        self._closer: AsyncGenerator[None, None] | None = None
 
     async def prepare(self) -> None:
         async with self._lock:
-            if not self.ready:
+            if self.ready:
+                return
+            if isinstance(self.client, redis.asyncio.cluster.RedisCluster):
                 await self.client.initialize()
-                self.ready = True
+            if self.owned:
+                self._closer = _closed_with_loop(self.client)
+                await self._closer.__anext__()
+            self.ready = True
+
+    async def aclose(self) -> None:
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            await closer.aclose()
+        elif self.owned:
+            await self.client.aclose()
+
+
+async def _closed_with_loop(client: Any) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class RedisSession(BaseSession):
@@ -388,6 +413,8 @@ class RedisSession(BaseSession):
         loop = asyncio.get_running_loop()
         entry = self._async_clients.get(loop)
         if entry is None:
+            for ended in [other for other in self._async_clients if other.is_closed()]:
+                del self._async_clients[ended]  # their clients closed with their loops
             client = self._async_given
             if client is None:
                 kwargs = self._connection_kwargs()
@@ -395,7 +422,7 @@ class RedisSession(BaseSession):
                     client = redis.asyncio.cluster.RedisCluster(**kwargs)
                 else:
                     client = redis.asyncio.Redis(db=self.db, **kwargs)
-            entry = self._async_clients[loop] = _AsyncClient(client)
+            entry = self._async_clients[loop] = _AsyncClient(client, owned=self._owns_clients)
         if not entry.ready:
             await entry.prepare()
         return entry.client
@@ -546,7 +573,7 @@ class RedisSession(BaseSession):
         clients = list(self._async_clients.items())
         self._async_clients.clear()
         for loop, entry in clients:
-            _close_on_loop(loop, entry.client)
+            _close_on_loop(loop, entry)
 
     async def _aclose(self) -> None:
         if not self._owns_clients:
@@ -554,7 +581,7 @@ class RedisSession(BaseSession):
         running = asyncio.get_running_loop()
         mine = self._async_clients.pop(running, None)
         if mine is not None:
-            await mine.client.aclose()
+            await mine.aclose()
         self._close()
 
     def _translate_error(self, error: BaseException, session_id: str | None,
@@ -571,25 +598,20 @@ def _info(session_id: str, row: list[Any]) -> SessionInfo:
     return SessionInfo(session_id, int(count), _time(created), _time(updated))
 
 
-def _close_on_loop(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+def _close_on_loop(loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
     """Close an async client from sync code, on the loop its connections belong to."""
     if loop.is_closed():
-        return  # its sockets went with the loop's transports
+        return  # the loop's shutdown closed it already (see _AsyncClient)
     if loop.is_running():
-        # Called from code running on that loop: finish the close in the background.
-        task = loop.create_task(client.aclose())
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        # Sync code running on that loop, or another thread: finish in the background.
+        asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
         return
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(entry.aclose())
     # Otherwise another loop runs in this thread and that one cannot be driven from
-    # here; the client's connections close when it is garbage collected.
-
-
-_closing: set[asyncio.Task[Any]] = set()
+    # here; the client closes when its loop shuts down.
 
 
 def _settings(url: StoreURL) -> tuple[dict[str, Any], dict[str, Any]]:

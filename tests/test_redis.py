@@ -252,3 +252,28 @@ def test_unreachable_server_fails_fast_with_the_cause() -> None:
     with pytest.raises(sessions.BackendUnavailableError):
         list(store.list_sessions())
     store.close()
+
+
+def test_async_connections_close_when_their_event_loop_ends() -> None:
+    from tests.redis_servers import RedisServer
+
+    if not RedisServer.available():
+        server_unavailable("redis-server", "not installed")
+    server = RedisServer().start()
+    try:
+        store = RedisSession(host="127.0.0.1", port=server.port)
+
+        async def use() -> None:
+            await asyncio.gather(*(store.aappend(f"s{n}", [USER]) for n in range(4)))
+
+        asyncio.run(use())  # no aclose(): the loop's shutdown closes its connections
+        with server.client() as inspector:
+            deadline = time.monotonic() + 5
+            while inspector.info("clients")["connected_clients"] > 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert inspector.info("clients")["connected_clients"] == 1  # the inspector
+        asyncio.run(use())  # the same store serves a new loop
+        assert store.count("s0") == 2
+        store.close()
+    finally:
+        server.remove()
