@@ -41,7 +41,7 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import redis
 import redis.asyncio
@@ -56,8 +56,6 @@ from ._errors import BackendUnavailableError, ConfigurationError, SessionError
 from ._registry import StoreURL
 
 __all__ = ["RedisSession"]
-
-T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNSET: Any = object()
@@ -285,7 +283,8 @@ class RedisSession(BaseSession):
 
     A store opened from a URL or settings creates its clients when first needed (one
     for sync calls, one per event loop for async calls) and closes them in
-    :meth:`close`/:meth:`aclose`. Given clients are never closed by the store. With
+    :meth:`close`/:meth:`aclose`; an event loop's client is also closed when
+    ``asyncio.run()`` shuts that loop down. Given clients are never closed by the store. With
     only ``client=``, async calls run the sync client in a worker thread; with only
     ``async_client=``, sync calls raise :class:`ConfigurationError`.
 
@@ -389,6 +388,8 @@ class RedisSession(BaseSession):
             "host": self.host, "port": self.port, "username": self._username,
             "password": self._password, "ssl": self._ssl,
             "socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout,
+            # No retries: a write that failed must not be sent twice behind the caller's
+            # back. RESP2: the replies read here need nothing from RESP3.
             "retry": Retry(NoBackoff(), 0), "protocol": 2,
         }
 
