@@ -21,5 +21,9 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! postgres_up; then
 fi
 
 redis_up && echo "Redis: up" || echo "Redis: not reachable"
+# The Redis Cluster and outage tests start their own redis-server processes.
+for tool in redis-server redis-cli; do
+    command -v "$tool" >/dev/null 2>&1 || echo "$tool: not installed (the Redis Cluster and fault tests need it)"
+done
 postgres_up && echo "PostgreSQL: up" || echo "PostgreSQL: not reachable"
 exit 0

@@ -12,6 +12,7 @@ session id, as canonical OpenAI Chat Completions messages (plain dicts)::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._base import BaseSession, Session, SessionInfo
@@ -39,6 +40,7 @@ from .sqlite import SQLiteSession
 
 if TYPE_CHECKING:
     from .conversations import ConversationsSession
+    from .redis import RedisSession
 
 __version__ = "0.1.0"
 
@@ -61,6 +63,7 @@ __all__ = [
     "Message",
     "MigrationReport",
     "MissingDependencyError",
+    "RedisSession",
     "SQLiteSession",
     "Session",
     "SessionError",
@@ -79,14 +82,23 @@ __all__ = [
     "with_encryption",
 ]
 
+# Backends with an optional dependency: imported on first access, so that importing
+# ``sessions`` never imports their driver. name -> (module, package, extra).
+_OPTIONAL = {
+    "ConversationsSession": ("sessions.conversations", "openai", "openai"),
+    "RedisSession": ("sessions.redis", "redis", "redis"),
+}
+
 
 def __getattr__(name: str) -> Any:
-    # Backends with an optional dependency are imported on first use, so a missing
-    # package only matters to those who use them.
-    if name == "ConversationsSession":
-        try:
-            from .conversations import ConversationsSession
-        except ImportError as error:
-            raise MissingDependencyError("openai", "openai", feature="ConversationsSession") from error
-        return ConversationsSession
-    raise AttributeError(f"module 'sessions' has no attribute {name!r}")
+    entry = _OPTIONAL.get(name)
+    if entry is None:
+        raise AttributeError(f"module 'sessions' has no attribute {name!r}")
+    module_name, package, extra = entry
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        if (error.name or "").partition(".")[0] != package:
+            raise
+        raise MissingDependencyError(package, extra, feature=name) from error
+    return getattr(module, name)

@@ -147,7 +147,7 @@ def _check_shape(message: Mapping[str, Any]) -> str | None:
             return None
         return "missing 'role'"
     role = message["role"]
-    if role not in ROLES:
+    if type(role) is not str or role not in ROLES:
         return f"role {role!r} is not one of {', '.join(sorted(ROLES))}"
     content = message.get("content")
     if content is not None and type(content) is not str:
@@ -173,7 +173,7 @@ def _check_shape(message: Mapping[str, Any]) -> str | None:
 def encode_message(message: object, *, index: int = 0, session_id: str | None = None,
                    operation: str | None = None) -> str:
     """Validate one message and return its record (compact JSON text)."""
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):
         raise InvalidMessageError(
             f"expected a dict, got {type(message).__name__}",
             index=index, session_id=session_id, operation=operation,
@@ -197,7 +197,9 @@ def encode_message(message: object, *, index: int = 0, session_id: str | None = 
 def encode_messages(messages: object, session_id: str | None = None,
                     operation: str | None = None) -> list[str]:
     """Validate a batch and return its records; raise before anything is written."""
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+    if type(messages) is not list and (  # a list is the common case: skip the ABC checks
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable)
+    ):
         raise InvalidMessageError(
             f"expected a list of messages, got {type(messages).__name__}",
             session_id=session_id, operation=operation,

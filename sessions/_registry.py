@@ -174,3 +174,7 @@ register_scheme("file", "sessions.file:FileSession")
 register_scheme(
     "openai+conversations", "sessions.conversations:ConversationsSession", extra="openai", package="openai"
 )
+
+# redis+cluster:// and rediss+cluster:// name any node of a Redis Cluster.
+for _scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+    register_scheme(_scheme, "sessions.redis:RedisSession", extra="redis", package="redis")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,54 @@ def _conversations(tmp_path: Path) -> Iterator[sessions.Session]:
         yield store
     client.close()
 
+def _delete_prefixed(client: Any, prefix: str) -> None:
+    """Remove the keys a test created under its own prefix, and nothing else."""
+    from sessions.redis import _glob_escape
+
+    for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        client.unlink(key)
+
+
+@contextlib.contextmanager
+def _redis(tmp_path: Path) -> Iterator[sessions.Session]:
+    from tests.redis_servers import SHARED_HOST, SHARED_PORT, reachable
+
+    if not reachable(SHARED_HOST, SHARED_PORT):
+        server_unavailable(f"Redis at {SHARED_HOST}:{SHARED_PORT}", "connection refused")
+    prefix = f"test:{uuid.uuid4().hex}:"
+    store = sessions.RedisSession(
+        f"redis://{SHARED_HOST}:{SHARED_PORT}/0?prefix={prefix}&socket_timeout=10"
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        import redis
+
+        with redis.Redis(host=SHARED_HOST, port=SHARED_PORT) as client:
+            _delete_prefixed(client, prefix)
+
+
+@contextlib.contextmanager
+def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
+    from tests.redis_servers import RedisServer, shared_cluster
+
+    if not RedisServer.available():
+        server_unavailable("a Redis Cluster", "redis-server is not installed")
+    cluster = shared_cluster()
+    prefix = f"test:{uuid.uuid4().hex}:"
+    store = sessions.RedisSession(
+        f"redis+cluster://127.0.0.1:{cluster.port}?prefix={prefix}&socket_timeout=10"
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        import redis.cluster
+
+        with redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.port) as client:
+            _delete_prefixed(client, prefix)
+
 
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
@@ -99,6 +148,8 @@ BACKENDS: list[Backend] = [
     Backend("file", _file, shared_between_processes=True),
     # Nothing is lacking: what items cannot carry is kept in the id map (sessions/conversations.py).
     Backend("conversations", _conversations),
+    Backend("redis", _redis, marks=(pytest.mark.redis,)),
+    Backend("redis-cluster", _redis_cluster, marks=(pytest.mark.redis,)),
 ]
 
 #: The fixed key wrapper stacks are encrypted with in tests.
@@ -147,6 +198,8 @@ BACKENDS += [
     wrapped("gzip+aes", "sqlite"),
     wrapped("gzip", "file"),
     wrapped("aes", "file"),
+    wrapped("gzip", "redis"),
+    wrapped("aes", "redis"),
 ]
 
 

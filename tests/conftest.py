@@ -7,6 +7,14 @@ import pytest
 
 import sessions
 from tests.backends import FRAMEWORK_BACKENDS, Backend, params
+from tests.redis_servers import stop_cluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_started_by_tests() -> Iterator[None]:
+    """Stop, at the end of the run, the servers the tests started on first use."""
+    yield
+    stop_cluster()
 
 
 @pytest.fixture(params=params())

@@ -127,6 +127,7 @@ BAD_MESSAGES: list[tuple[str, Any]] = [
     ("no role", {"content": "x"}),
     ("unknown role", {"role": "robot", "content": "x"}),
     ("role not a str", {"role": 1, "content": "x"}),
+    ("unhashable role", {"role": ["user"], "content": "x"}),
     ("set value", {"role": "user", "content": "x", "tags": {1, 2}}),
     ("object value", {"role": "user", "content": "x", "obj": _Opaque()}),
     ("NaN", {"role": "user", "content": "x", "score": math.nan}),

@@ -1,0 +1,640 @@
+"""Sessions on a Redis server or a Redis Cluster, through redis-py (extra ``redis``).
+
+Key layout, for a session id ``sid`` and the key prefix ``P`` (``"session:"`` by default)::
+
+    P{<tag>}:messages   a LIST of records (compact JSON), oldest first
+    P{<tag>}:meta       a HASH: created_at, updated_at (microseconds since the epoch,
+                        from the server's clock)
+
+``<tag>`` is the session id with ``%``, ``{`` and ``}`` percent-escaped: readable, and
+injective, so two ids never share keys, and the braces around it are an exact Redis
+Cluster hash tag: both keys of a session live in one hash slot, and every change to a
+session is one Lua script on that slot. The message count is the list's length, so it
+can never disagree with the messages.
+
+* ``append`` is one round trip (``EVALSHA``): ``RPUSH`` of the batch, the metadata and
+  the expiry, atomically. Its cost does not depend on the history length.
+* ``get(limit=N)`` is ``LRANGE key -N -1``: O(N). ``pop``, ``replace``, ``clear`` are
+  single scripts, hence atomic; ``delete`` removes both keys with one ``UNLINK``.
+* ``list_sessions`` streams ``SCAN MATCH P{*}:meta`` (on a cluster, over every primary),
+  never ``KEYS``. ``SCAN`` yields every session that exists for the whole iteration;
+  as Redis documents for ``SCAN``, an id may come twice if the server shrinks its key
+  table during the iteration, and sessions created or deleted meanwhile may or may not
+  appear. Nothing is held in memory but the current page.
+* TTL (``ttl=`` seconds): every write by a store with a TTL sets the same expiry on all
+  of the session's keys, so the whole session expires at once. Reads do not refresh it.
+  A store without a TTL never sets or removes one: a session that already has a TTL
+  keeps its deadline (a re-created message list gets the same deadline as its metadata).
+* Durability is the server's: an acknowledged append is in the server's memory, and
+  survives a server restart only as far as its persistence (AOF ``appendfsync``,
+  RDB snapshots) and replication are configured to keep it.
+
+The store never retries a command by itself: a failed write raises
+:class:`BackendUnavailableError` and was applied completely or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
+from redis.retry import Retry
+
+from ._base import BaseSession, SessionInfo
+from ._errors import BackendUnavailableError, ConfigurationError, SessionError
+from ._registry import StoreURL
+
+__all__ = ["RedisSession"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UNSET: Any = object()
+_SCAN_COUNT = 1000
+_NONE: list[str] = []
+
+# KEYS[1] = the messages list, KEYS[2] = the meta hash; ARGV[1] = TTL in ms (0: none).
+# Redis freezes the clock while a script runs, so both keys get the same deadline.
+_COMMON = """
+local function now()
+  local t = redis.call('TIME')
+  return t[1] .. string.sub('00000' .. t[2], -6)
+end
+local function touch()
+  local stamp = now()
+  redis.call('HSETNX', KEYS[2], 'created_at', stamp)
+  redis.call('HSET', KEYS[2], 'updated_at', stamp)
+  local ttl = tonumber(ARGV[1])
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  else
+    local left = redis.call('PTTL', KEYS[2])
+    if left > 0 then redis.call('PEXPIRE', KEYS[1], left) end
+  end
+end
+local function push(first)
+  local n = #ARGV
+  for i = first, n, 4000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 3999, n)))
+  end
+end
+"""
+
+# The hot path, written out: the session's creation time and a TTL carried over from
+# its metadata only matter when the list was empty before this batch.
+_APPEND = """
+local n = #ARGV
+local length
+for i = 2, n, 4000 do
+  length = redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 3999, n)))
+end
+local t = redis.call('TIME')
+local stamp = t[1] .. string.sub('00000' .. t[2], -6)
+local ttl = tonumber(ARGV[1])
+if length == n - 1 then
+  redis.call('HSETNX', KEYS[2], 'created_at', stamp)
+  if ttl == 0 then
+    local left = redis.call('PTTL', KEYS[2])
+    if left > 0 then redis.call('PEXPIRE', KEYS[1], left) end
+  end
+end
+redis.call('HSET', KEYS[2], 'updated_at', stamp)
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return length
+"""
+_POP = _COMMON + """
+local record = redis.call('RPOP', KEYS[1])
+if record then touch() end
+return record
+"""
+_REPLACE = _COMMON + "redis.call('UNLINK', KEYS[1]) push(2) touch() return 1"
+_CLEAR = _COMMON + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('UNLINK', KEYS[1])
+  touch()
+end
+return 1
+"""
+_INFO = """
+local meta = redis.call('HMGET', KEYS[2], 'created_at', 'updated_at')
+if not meta[1] then return false end
+return {meta[1], meta[2] or meta[1], redis.call('LLEN', KEYS[1])}
+"""
+
+
+class _Script:
+    """A Lua script run by ``EVALSHA``, loaded with ``EVAL`` where the server lacks it."""
+
+    def __init__(self, source: str) -> None:
+        import hashlib
+
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest().encode()
+
+    def run(self, execute: Callable[..., Any], keys: tuple[str, str], *args: Any) -> Any:
+        try:
+            return execute("EVALSHA", self.sha, 2, *keys, *args)
+        except NoScriptError:
+            return execute("EVAL", self.source, 2, *keys, *args)
+
+    async def arun(self, client: Any, keys: tuple[str, str], *args: Any) -> Any:
+        try:
+            return await client.execute_command("EVALSHA", self.sha, 2, *keys, *args)
+        except NoScriptError:
+            return await client.execute_command("EVAL", self.source, 2, *keys, *args)
+
+
+_SCRIPTS = {name: _Script(source) for name, source in
+            (("append", _APPEND), ("pop", _POP), ("replace", _REPLACE),
+             ("clear", _CLEAR), ("info", _INFO))}
+
+
+# -- key names (no I/O: shared by the sync and async paths) ----------------------------
+
+
+def _escape_id(session_id: str) -> str:
+    return session_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def _unescape_id(tag: str) -> str | None:
+    """The session id of a key tag, or None if the tag is not one this store writes."""
+    if "{" in tag or "}" in tag:
+        return None
+    pieces = tag.split("%")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        code = piece[:2]
+        if code == "25":
+            out.append("%")
+        elif code == "7B":
+            out.append("{")
+        elif code == "7D":
+            out.append("}")
+        else:
+            return None
+        out.append(piece[2:])
+    return "".join(out)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\*?[]^" else c for c in text)
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8")
+
+
+def _time(value: str | bytes) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def _check_ttl(ttl: float | timedelta | None) -> int:
+    if ttl is None:
+        return 0
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    return max(1, round(seconds * 1000))
+
+
+def _check_timeout(socket_timeout: float) -> float:
+    if isinstance(socket_timeout, bool) or not isinstance(socket_timeout, (int, float)) \
+            or not math.isfinite(socket_timeout) or socket_timeout <= 0:
+        raise ConfigurationError(f"socket_timeout must be > 0 seconds, got {socket_timeout!r}")
+    return float(socket_timeout)
+
+
+def _seconds(text: str) -> float | None:
+    value = float(text)
+    return None if value == 0 else value
+
+
+class _AsyncClient:
+    """An async client bound to one event loop, prepared on first use.
+
+    A cluster client learns the topology once, before any concurrent use: redis-py's
+    async cluster client may drop connections that concurrent first calls are opening
+    while it refreshes its node table.
+
+    A client the store owns is closed on its own loop when that loop shuts down:
+    ``asyncio.run()`` (and every ``asyncio.Runner``) finalises the loop's suspended
+    async generators before closing it, and :func:`_closed_with_loop` is one.
+    """
+
+    def __init__(self, client: Any, owned: bool) -> None:
+        self.client = client
+        self.owned = owned
+        self.ready = not owned and not isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self._lock = asyncio.Lock()
+        self._closer: AsyncGenerator[None, None] | None = None
+
+    async def prepare(self) -> None:
+        async with self._lock:
+            if self.ready:
+                return
+            if isinstance(self.client, redis.asyncio.cluster.RedisCluster):
+                await self.client.initialize()
+            if self.owned:
+                self._closer = _closed_with_loop(self.client)
+                await self._closer.__anext__()
+            self.ready = True
+
+    async def aclose(self) -> None:
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            await closer.aclose()
+        elif self.owned:
+            await self.client.aclose()
+
+
+async def _closed_with_loop(client: Any) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+class RedisSession(BaseSession):
+    """Sessions in Redis (standalone or Cluster), sync through ``redis.Redis`` and async
+    through ``redis.asyncio`` (natively: async calls never block the event loop).
+
+    Open it one of three ways::
+
+        RedisSession("redis://:secret@127.0.0.1:6379/0?ttl=86400")
+        RedisSession(host="127.0.0.1", port=6379, db=0, password="secret", ttl=86400)
+        RedisSession(client=redis.Redis(...), async_client=redis.asyncio.Redis(...))
+
+    With ``cluster=True`` (or a ``redis+cluster://`` URL) the clients are
+    ``RedisCluster`` clients; given clients may be ``RedisCluster`` clients too.
+
+    A store opened from a URL or settings creates its clients when first needed (one
+    for sync calls, one per event loop for async calls) and closes them in
+    :meth:`close`/:meth:`aclose`; an event loop's client is also closed when
+    ``asyncio.run()`` shuts that loop down. Given clients are never closed by the store. With
+    only ``client=``, async calls run the sync client in a worker thread; with only
+    ``async_client=``, sync calls raise :class:`ConfigurationError`.
+
+    :param prefix: the start of every key (must not contain ``{`` or ``}``: the store
+        puts its own hash tag after it).
+    :param ttl: seconds (or a ``timedelta``) after the last write when the whole session
+        expires; ``None`` (default) never sets an expiry.
+    :param socket_timeout: seconds to wait for a connection or an answer before raising
+        :class:`BackendUnavailableError`.
+    """
+
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = (
+        RedisError, RedisClusterException, OSError,
+    )
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: redis.Redis | redis.cluster.RedisCluster | None = None,
+        async_client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster | None = None,
+        host: str = _UNSET,
+        port: int = _UNSET,
+        db: int = _UNSET,
+        username: str | None = _UNSET,
+        password: str | None = _UNSET,
+        ssl: bool = _UNSET,
+        cluster: bool = _UNSET,
+        prefix: str = _UNSET,
+        ttl: float | timedelta | None = _UNSET,
+        socket_timeout: float = _UNSET,
+    ) -> None:
+        given: dict[str, Any] = {name: value for name, value in (
+            ("host", host), ("port", port), ("db", db), ("username", username),
+            ("password", password), ("ssl", ssl), ("cluster", cluster),
+        ) if value is not _UNSET}
+        options: dict[str, Any] = {name: value for name, value in (
+            ("prefix", prefix), ("ttl", ttl), ("socket_timeout", socket_timeout),
+        ) if value is not _UNSET}
+        if url is not None:
+            if given or client is not None or async_client is not None:
+                raise ConfigurationError(
+                    "give either a URL, or connection settings, or clients, not several"
+                )
+            parsed = StoreURL.parse(url)
+            given, from_url = _settings(parsed)
+            for name in options.keys() & from_url.keys():
+                raise ConfigurationError(f"{name!r} is given both in the URL and as an argument")
+            options.update(from_url)
+        elif given and (client is not None or async_client is not None):
+            raise ConfigurationError("give either connection settings or clients, not both")
+
+        key_prefix = options.get("prefix", "session:")
+        if not isinstance(key_prefix, str) or "{" in key_prefix or "}" in key_prefix:
+            raise ConfigurationError(f"prefix must be a str without '{{' or '}}', got {key_prefix!r}")
+        self.prefix: str = key_prefix
+        self.ttl_ms = _check_ttl(options.get("ttl"))
+        self.socket_timeout = _check_timeout(options.get("socket_timeout", 5.0))
+
+        self.host = str(given.get("host", "localhost"))
+        self.port = int(given.get("port", 6379))
+        self.db = int(given.get("db", 0))
+        self.cluster = bool(given.get("cluster", False))
+        self._username: str | None = given.get("username")
+        self._password: str | None = given.get("password")
+        self._ssl = bool(given.get("ssl", False))
+        if self.cluster and self.db != 0:
+            raise ConfigurationError("Redis Cluster has only database 0")
+
+        self._owns_clients = client is None and async_client is None
+        self._direct = self._owns_clients and not self.cluster
+        self._client: Any = client
+        self._async_given: Any = async_client
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._ttl_arg = str(self.ttl_ms).encode()
+        self._scan_pattern = _glob_escape(self.prefix) + "{*}:meta"
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> RedisSession:
+        """``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS),
+        ``redis+cluster://host:port`` and ``rediss+cluster://`` (any node of a cluster).
+
+        Options: ``?prefix=app:``, ``?ttl=86400`` (seconds, ``0`` for none),
+        ``?socket_timeout=5``.
+        """
+        given, options = _settings(url)
+        return cls(**given, **options)
+
+    def __repr__(self) -> str:
+        where = "given client" if not self._owns_clients else f"{self.host}:{self.port}/{self.db}"
+        kind = "cluster " if self.cluster else ""
+        return f"RedisSession({kind}{where}, prefix={self.prefix!r}, ttl_ms={self.ttl_ms})"
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        return {
+            "host": self.host, "port": self.port, "username": self._username,
+            "password": self._password, "ssl": self._ssl,
+            "socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout,
+            # No retries: a write that failed must not be sent twice behind the caller's
+            # back. RESP2: the replies read here need nothing from RESP3.
+            "retry": Retry(NoBackoff(), 0), "protocol": 2,
+        }
+
+    def _sync(self) -> Any:
+        client = self._client
+        if client is not None:
+            return client
+        if not self._owns_clients:
+            raise ConfigurationError(
+                "this RedisSession was given only an async client; pass client= for sync calls"
+            )
+        with self._lock:
+            if self._client is None:
+                kwargs = self._connection_kwargs()
+                if self.cluster:
+                    self._client = redis.cluster.RedisCluster(**kwargs)
+                else:
+                    self._client = redis.Redis(db=self.db, **kwargs)
+            return self._client
+
+    async def _async(self) -> Any:
+        loop = asyncio.get_running_loop()
+        entry = self._async_clients.get(loop)
+        if entry is None:
+            for ended in [other for other in self._async_clients if other.is_closed()]:
+                del self._async_clients[ended]  # their clients closed with their loops
+            client = self._async_given
+            if client is None:
+                kwargs = self._connection_kwargs()
+                if self.cluster:
+                    client = redis.asyncio.cluster.RedisCluster(**kwargs)
+                else:
+                    client = redis.asyncio.Redis(db=self.db, **kwargs)
+            entry = self._async_clients[loop] = _AsyncClient(client, owned=self._owns_clients)
+        if not entry.ready:
+            await entry.prepare()
+        return entry.client
+
+    @property
+    def _native_async(self) -> bool:
+        return self._owns_clients or self._async_given is not None
+
+    def _keys(self, session_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}{{{_escape_id(session_id)}}}:"
+        return base + "messages", base + "meta"
+
+    def _session_id_of(self, key: str | bytes) -> str | None:
+        name = _text(key)
+        start = len(self.prefix) + 1
+        if not name.startswith(self.prefix + "{") or not name.endswith("}:meta"):
+            return None
+        return _unescape_id(name[start:-6])
+
+    # -- sync record operations ---------------------------------------------------------------
+
+    def _execute(self, *command: Any) -> Any:
+        """Send one command and read its reply.
+
+        On a standalone server with clients of its own, the store talks to a pooled
+        connection directly (the pool's public ``get_connection``/``release`` and the
+        connection's ``send_command``/``read_response``). Its commands need no reply
+        callbacks and no retries, and skipping redis-py's generic command layer saves
+        about 6 µs of a 45 µs loopback append. Otherwise: ``execute_command``.
+        """
+        client = self._sync()
+        if not self._direct:
+            return client.execute_command(*command)
+        pool = client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_command(*command)
+            return connection.read_response()
+        except ResponseError:
+            raise  # the error reply was read: the connection is in a clean state
+        except BaseException:
+            connection.disconnect()  # a reply may be pending: never reuse this one
+            raise
+        finally:
+            pool.release(connection)
+
+    def _get(self, session_id: str, limit: int | None) -> list[str]:
+        start = 0 if limit is None else -limit
+        return self._execute("LRANGE", self._keys(session_id)[0], start, -1)  # type: ignore[no-any-return]
+
+    def _script(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
+        return _SCRIPTS[name].run(self._execute, self._keys(session_id), self._ttl_arg, *records)
+
+    async def _ascript(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
+        client = await self._async()
+        return await _SCRIPTS[name].arun(client, self._keys(session_id), self._ttl_arg, *records)
+
+    def _append(self, session_id: str, records: list[str]) -> None:
+        self._script("append", session_id, records)
+
+    def _pop(self, session_id: str) -> str | None:
+        return self._script("pop", session_id)  # type: ignore[no-any-return]
+
+    def _replace(self, session_id: str, records: list[str]) -> None:
+        self._script("replace", session_id, records)
+
+    def _clear(self, session_id: str) -> None:
+        self._script("clear", session_id)
+
+    def _delete(self, session_id: str) -> None:
+        self._sync().unlink(*self._keys(session_id))
+
+    def _count(self, session_id: str) -> int:
+        return int(self._sync().llen(self._keys(session_id)[0]))
+
+    def _info(self, session_id: str) -> SessionInfo | None:
+        row = self._script("info", session_id)
+        return None if row is None else _info(session_id, row)
+
+    def _iter_sessions(self) -> Iterator[str]:
+        for key in self._sync().scan_iter(match=self._scan_pattern, count=_SCAN_COUNT):
+            session_id = self._session_id_of(key)
+            if session_id is not None:
+                yield session_id
+
+    # -- async record operations: redis.asyncio, or the sync client in a thread ----------------
+
+    async def _aget(self, session_id: str, limit: int | None) -> list[str]:
+        if not self._native_async:
+            return await super()._aget(session_id, limit)
+        start = 0 if limit is None else -limit
+        return await (await self._async()).lrange(self._keys(session_id)[0], start, -1)  # type: ignore[no-any-return]
+
+    async def _aappend(self, session_id: str, records: list[str]) -> None:
+        if not self._native_async:
+            return await super()._aappend(session_id, records)
+        await self._ascript("append", session_id, records)
+
+    async def _apop(self, session_id: str) -> str | None:
+        if not self._native_async:
+            return await super()._apop(session_id)
+        return await self._ascript("pop", session_id)  # type: ignore[no-any-return]
+
+    async def _areplace(self, session_id: str, records: list[str]) -> None:
+        if not self._native_async:
+            return await super()._areplace(session_id, records)
+        await self._ascript("replace", session_id, records)
+
+    async def _aclear(self, session_id: str) -> None:
+        if not self._native_async:
+            return await super()._aclear(session_id)
+        await self._ascript("clear", session_id)
+
+    async def _adelete(self, session_id: str) -> None:
+        if not self._native_async:
+            return await super()._adelete(session_id)
+        await (await self._async()).unlink(*self._keys(session_id))
+
+    async def _acount(self, session_id: str) -> int:
+        if not self._native_async:
+            return await super()._acount(session_id)
+        return int(await (await self._async()).llen(self._keys(session_id)[0]))
+
+    async def _ainfo(self, session_id: str) -> SessionInfo | None:
+        if not self._native_async:
+            return await super()._ainfo(session_id)
+        row = await self._ascript("info", session_id)
+        return None if row is None else _info(session_id, row)
+
+    async def _aiter_sessions(self) -> AsyncIterator[str]:
+        if not self._native_async:
+            async for listed in super()._aiter_sessions():
+                yield listed
+            return
+        async for key in (await self._async()).scan_iter(match=self._scan_pattern, count=_SCAN_COUNT):
+            session_id = self._session_id_of(key)
+            if session_id is not None:
+                yield session_id
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        if not self._owns_clients:
+            return
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        clients = list(self._async_clients.items())
+        self._async_clients.clear()
+        for loop, entry in clients:
+            _close_on_loop(loop, entry)
+
+    async def _aclose(self) -> None:
+        if not self._owns_clients:
+            return
+        running = asyncio.get_running_loop()
+        mine = self._async_clients.pop(running, None)
+        if mine is not None:
+            await mine.aclose()
+        self._close()
+
+    def _translate_error(self, error: BaseException, session_id: str | None,
+                         operation: str) -> SessionError:
+        where = "the given Redis client" if not self._owns_clients else f"Redis at {self.host}:{self.port}"
+        return BackendUnavailableError(
+            f"{where} failed: {type(error).__name__}: {error}",
+            session_id=session_id, operation=operation,
+        )
+
+
+def _info(session_id: str, row: list[Any]) -> SessionInfo:
+    created, updated, count = row
+    return SessionInfo(session_id, int(count), _time(created), _time(updated))
+
+
+def _close_on_loop(loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
+    """Close an async client from sync code, on the loop its connections belong to."""
+    if loop.is_closed():
+        return  # the loop's shutdown closed it already (see _AsyncClient)
+    if loop.is_running():
+        # Sync code running on that loop, or another thread: finish in the background.
+        asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop.run_until_complete(entry.aclose())
+    # Otherwise another loop runs in this thread and that one cannot be driven from
+    # here; the client closes when its loop shuts down.
+
+
+def _settings(url: StoreURL) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Connection settings and store options of a redis URL."""
+    scheme = url.scheme
+    if scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+        raise ConfigurationError(f"not a Redis URL: {url.raw!r}")
+    options = url.options({"prefix": str, "ttl": _seconds, "socket_timeout": float})
+    given: dict[str, Any] = {
+        "host": url.host or "localhost",
+        "port": url.port or 6379,
+        "username": url.username,
+        "password": url.password,
+        "ssl": scheme.startswith("rediss"),
+        "cluster": scheme.endswith("+cluster"),
+    }
+    path = url.path.strip("/")
+    if path:
+        try:
+            given["db"] = int(path)
+        except ValueError:
+            raise ConfigurationError(
+                f"Redis URL path must be a database number, got {url.path!r}"
+            ) from None
+    return given, options
