@@ -12,6 +12,9 @@ session id, as canonical OpenAI Chat Completions messages (plain dicts)::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._base import BaseSession, Session, SessionInfo
 from ._errors import (
     BackendUnavailableError,
@@ -30,7 +33,26 @@ from ._registry import StoreURL, connect, register_scheme, registered_schemes
 from .memory import MemorySession
 from .sqlite import SQLiteSession
 
+if TYPE_CHECKING:
+    from .postgres import PostgresSession
+
 __version__ = "0.1.0"
+
+# Backends with optional dependencies, imported on first access: name -> module.
+_LAZY = {
+    "PostgresSession": "sessions.postgres",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sessions' has no attribute {name!r}")
+    # A missing dependency raises MissingDependencyError naming the extra.
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MAX_SESSION_ID_BYTES",
@@ -46,6 +68,7 @@ __all__ = [
     "MemorySession",
     "Message",
     "MissingDependencyError",
+    "PostgresSession",
     "SQLiteSession",
     "Session",
     "SessionError",

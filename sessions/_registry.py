@@ -164,3 +164,5 @@ def connect(url: str | None = None) -> Session:
 register_scheme("memory", "sessions.memory:MemorySession")
 register_scheme("sqlite", "sessions.sqlite:SQLiteSession")
 register_scheme("file", "sessions.file:FileSession")
+register_scheme("postgresql", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")
+register_scheme("postgres", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,44 @@ def _sqlite_memory(tmp_path: Path) -> Iterator[sessions.Session]:
         yield store
 
 
+POSTGRES_URL = os.environ.get("SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_postgres_down: list[str] = []
+
+
+def drop_postgres_tables(url: str, prefix: str) -> None:
+    """Drop the tables of one test's table prefix (and nothing else)."""
+    import psycopg
+    from psycopg import sql
+
+    tables = [sql.Identifier(prefix + name) for name in ("messages", "sessions", "schema")]
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(tables)))
+
+
+@contextlib.contextmanager
+def _postgres(tmp_path: Path) -> Iterator[sessions.Session]:
+    import psycopg
+
+    if not _postgres_down:
+        try:
+            psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+        except psycopg.Error as error:
+            _postgres_down.append(str(error).strip())
+    if _postgres_down:
+        server_unavailable(f"PostgreSQL at {POSTGRES_URL}", _postgres_down[0])
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix, max_size=4) as store:
+            yield store
+    finally:
+        drop_postgres_tables(POSTGRES_URL, prefix)
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
     Backend("sqlite-memory", _sqlite_memory),
+    Backend("postgres", _postgres, marks=(pytest.mark.postgres,)),
 ]
 
 

@@ -8,7 +8,7 @@ EXPECTED = {
     "MAX_SESSION_ID_BYTES", "BackendUnavailableError", "BaseSession", "ConfigurationError",
     "ConflictError", "CorruptRecordError", "DecryptionError", "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
-    "MissingDependencyError", "SQLiteSession", "Session", "SessionError", "SessionInfo",
+    "MissingDependencyError", "PostgresSession", "SQLiteSession", "Session", "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
 }
 

@@ -1,0 +1,629 @@
+"""PostgreSQL through psycopg 3 and psycopg_pool (extra ``postgres``), sync and async.
+
+Layout (``session_layer_`` is the default, configurable table prefix):
+
+* ``session_layer_schema``: the schema version, migrated on first use under a
+  transaction-scoped advisory lock, so many processes may start at once.
+* ``session_layer_sessions``: one row per session (a ``bigint`` reference, the
+  ``session_id`` text, ``created_at``/``updated_at`` timestamps, ``message_count`` and
+  ``next_seq``, the next sequence number).
+* ``session_layer_messages``: one row per message with primary key
+  ``(session_ref, seq)``, so ``get(limit=N)`` is a backward scan of N index entries.
+  Bodies are ``json``, not ``jsonb``: ``json`` keeps the record exactly as written
+  (key order, duplicate-free text, ``\\u0000`` escapes), while ``jsonb`` reorders keys
+  and refuses ``\\u0000``. Both are validated JSON and both work with ``->``/``->>``.
+
+Table names are composed with :class:`psycopg.sql.Identifier` once, when the store is
+built, and never formatted into SQL text from user input; the prefix is validated too.
+
+An append is one statement (so one round trip and one transaction on an autocommit
+connection): a data-modifying CTE upserts the session row, which locks it, bumps
+``next_seq`` and returns the first sequence number of the batch, and inserts the batch
+from one ``text[]`` parameter. Concurrent appends to one session queue on that row
+lock, so sequence numbers are never duplicated and a batch is never interleaved.
+``pop``, ``replace``, ``clear`` and ``delete`` first lock the session row and then
+change the messages in a second statement of the same transaction (each statement of a
+READ COMMITTED transaction sees every write committed before it started); both are
+sent in one pipeline, so they also cost one round trip.
+
+Durability is PostgreSQL's: an acknowledged append is committed (and survives a crash
+as far as the server's ``synchronous_commit``/``fsync`` settings promise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import select
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+
+from ._base import BaseSession, SessionInfo
+from ._errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    CorruptRecordError,
+    MissingDependencyError,
+    SessionError,
+)
+from ._registry import StoreURL, parse_bool
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+except ImportError as _error:  # pragma: no cover - exercised in a subprocess test
+    raise MissingDependencyError(
+        _error.name or "psycopg", "postgres", feature="sessions.postgres"
+    ) from _error
+
+__all__ = ["PostgresSession"]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Params = Mapping[str, Any] | Sequence[Any]
+
+SCHEMA_VERSION = 1
+DEFAULT_PREFIX = "session_layer_"
+_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+# Namespace of our advisory locks (the second key is hashtext(table prefix)).
+_LOCK_NAMESPACE = 0x5E551
+_LIST_PAGE = 500
+
+# SQL templates: {schema}, {sessions} and {messages} are filled in with identifiers.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS {sessions} (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            session_id text NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            message_count bigint NOT NULL,
+            next_seq bigint NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS {messages} (
+            session_ref bigint NOT NULL,
+            seq bigint NOT NULL,
+            body json NOT NULL,
+            PRIMARY KEY (session_ref, seq)
+        )""",
+    ),
+)
+
+_SQL = {
+    "create_schema": "CREATE TABLE IF NOT EXISTS {schema} (version integer NOT NULL)",
+    "lock_schema": "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+    "schema_version": "SELECT max(version) FROM {schema}",
+    "clear_version": "DELETE FROM {schema}",
+    "set_version": "INSERT INTO {schema} (version) VALUES (%s)",
+    "append": """
+        WITH s AS (
+            INSERT INTO {sessions} AS s (session_id, created_at, updated_at, message_count, next_seq)
+            VALUES (%(id)s, now(), now(), %(n)s, %(n)s)
+            ON CONFLICT (session_id) DO UPDATE SET updated_at = now(),
+                message_count = s.message_count + excluded.message_count,
+                next_seq = s.next_seq + excluded.next_seq
+            RETURNING s.id, s.next_seq - %(n)s AS first
+        )
+        INSERT INTO {messages} (session_ref, seq, body)
+        SELECT s.id, s.first + m.ord - 1, m.body::json
+        FROM s CROSS JOIN unnest(%(bodies)s::text[]) WITH ORDINALITY AS m(body, ord)""",
+    "get_all": """
+        SELECT body::text FROM {messages}
+        WHERE session_ref = (SELECT id FROM {sessions} WHERE session_id = %s) ORDER BY seq""",
+    "get_last": """
+        SELECT body::text FROM {messages}
+        WHERE session_ref = (SELECT id FROM {sessions} WHERE session_id = %s)
+        ORDER BY seq DESC LIMIT %s""",
+    "lock": "SELECT id FROM {sessions} WHERE session_id = %s FOR UPDATE",
+    "pop": """
+        WITH s AS (SELECT id FROM {sessions} WHERE session_id = %(id)s),
+        m AS (
+            DELETE FROM {messages} WHERE (session_ref, seq) = (
+                SELECT session_ref, seq FROM {messages}
+                WHERE session_ref = (SELECT id FROM s) ORDER BY seq DESC LIMIT 1)
+            RETURNING body
+        ),
+        u AS (
+            UPDATE {sessions} SET message_count = message_count - 1, updated_at = now()
+            WHERE id = (SELECT id FROM s) AND EXISTS (SELECT FROM m)
+        )
+        SELECT body::text FROM m""",
+    "replace_lock": """
+        INSERT INTO {sessions} AS s (session_id, created_at, updated_at, message_count, next_seq)
+        VALUES (%(id)s, now(), now(), %(n)s, %(n)s)
+        ON CONFLICT (session_id) DO UPDATE SET updated_at = now(),
+            message_count = excluded.message_count, next_seq = s.next_seq + excluded.next_seq""",
+    "replace": """
+        WITH s AS (SELECT id, next_seq - %(n)s AS first FROM {sessions} WHERE session_id = %(id)s),
+        d AS (DELETE FROM {messages} AS m USING s WHERE m.session_ref = s.id AND m.seq < s.first)
+        INSERT INTO {messages} (session_ref, seq, body)
+        SELECT s.id, s.first + m.ord - 1, m.body::json
+        FROM s CROSS JOIN unnest(%(bodies)s::text[]) WITH ORDINALITY AS m(body, ord)""",
+    "clear_lock": "UPDATE {sessions} SET message_count = 0, updated_at = now() WHERE session_id = %s",
+    "clear": """
+        DELETE FROM {messages}
+        WHERE session_ref = (SELECT id FROM {sessions} WHERE session_id = %s)""",
+    "delete": """
+        WITH s AS (DELETE FROM {sessions} WHERE session_id = %s RETURNING id)
+        DELETE FROM {messages} WHERE session_ref IN (SELECT id FROM s)""",
+    "count": "SELECT message_count FROM {sessions} WHERE session_id = %s",
+    "info": "SELECT message_count, created_at, updated_at FROM {sessions} WHERE session_id = %s",
+    "list": "SELECT id, session_id FROM {sessions} WHERE id > %s ORDER BY id LIMIT %s",
+}
+
+
+def _compose(template: str, names: Mapping[str, sql.Identifier]) -> str:
+    """Fill table identifiers into a template; the result is plain SQL text with
+    placeholders for the values."""
+    return sql.SQL(template).format(**names).as_string(None)
+
+
+@dataclass(frozen=True)
+class _Plan(Generic[T]):
+    """What one operation sends: statements run in order (in one transaction when
+    there are several) and how the rows of the last one become the result."""
+
+    steps: tuple[tuple[str, Params], ...]
+    result: Callable[[list[Row]], T]
+
+
+def _rows_to_none(rows: list[Row]) -> None:
+    return None
+
+
+def _first_column(rows: list[Row]) -> list[str]:
+    return [row[0] for row in rows]
+
+
+def _reversed_first_column(rows: list[Row]) -> list[str]:
+    return [row[0] for row in reversed(rows)]
+
+
+def _optional_text(rows: list[Row]) -> str | None:
+    return None if not rows else str(rows[0][0])
+
+
+def _int_or_zero(rows: list[Row]) -> int:
+    return 0 if not rows else int(rows[0][0])
+
+
+def _check_idle(conn: Any) -> None:
+    """Pool check: an idle connection with something to read has been closed by the
+    server (a restart, an idle timeout). Drop it before use instead of failing the
+    caller's statement. Costs one non-blocking ``select``, no round trip."""
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.close()
+        raise psycopg.OperationalError("connection closed by the server while idle")
+
+
+async def _acheck_idle(conn: Any) -> None:
+    _check_idle(conn)
+
+
+class PostgresSession(BaseSession):
+    """Sessions in PostgreSQL, with psycopg 3 connection pools (sync and async).
+
+    Construct from a DSN or URL (``"postgresql://user@host:5432/db"``), from settings
+    (``host``, ``port``, ``user``, ``password``, ``database``), or from pools you already
+    have (``pool`` a ``psycopg_pool.ConnectionPool``, ``async_pool`` an
+    ``AsyncConnectionPool``). Pools you pass in are used as they are — open them
+    yourself — and never closed by this store; the pools it creates itself are opened
+    on first use (the sync pool by sync calls, the async pool by async calls) and closed
+    by :meth:`close`/:meth:`aclose`.
+
+    :param table_prefix: prefix of the three tables (lowercase letters, digits and
+        ``_``, at most 40 characters).
+    :param min_size, max_size: size of each pool this store creates.
+    :param connect_timeout: seconds to wait for a connection (from the pool, and for
+        each new connection) before :class:`BackendUnavailableError`.
+    :param prepare: use server-side prepared statements for repeated queries
+        (psycopg's automatic preparation). Pass ``False`` behind a transaction-mode
+        pooler (PgBouncer before 1.21, or without ``max_prepared_statements``).
+    """
+
+    driver_errors = (psycopg.Error, PoolTimeout, OSError)
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        pool: ConnectionPool[Any] | None = None,
+        async_pool: AsyncConnectionPool[Any] | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        table_prefix: str = DEFAULT_PREFIX,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        prepare: bool = True,
+        connect_options: Mapping[str, str] | None = None,
+    ) -> None:
+        if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
+            raise ConfigurationError(
+                f"table_prefix must be 1-40 lowercase letters, digits or '_' (not starting "
+                f"with a digit), got {table_prefix!r}"
+            )
+        if not (isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
+            raise ConfigurationError(f"connect_timeout must be > 0, got {connect_timeout!r}")
+        if not (isinstance(min_size, int) and isinstance(max_size, int) and 0 <= min_size <= max_size
+                and max_size >= 1):
+            raise ConfigurationError(
+                f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
+            )
+        settings = {"host": host, "port": port, "user": user, "password": password,
+                    "dbname": database}
+        given = {key: value for key, value in settings.items() if value is not None}
+        if (pool is not None or async_pool is not None) and (dsn is not None or given):
+            raise ConfigurationError("pass either existing pools or connection settings, not both")
+        self.table_prefix = table_prefix
+        self.connect_timeout = float(connect_timeout)
+        self.prepare = prepare
+        self.min_size = min_size
+        self.max_size = max_size
+        try:
+            self._conninfo = make_conninfo(
+                dsn or "", **given, **dict(connect_options or {}),
+                connect_timeout=max(2, math.ceil(connect_timeout)),
+            )
+        except psycopg.ProgrammingError as error:
+            raise ConfigurationError(f"bad PostgreSQL connection settings: {error}") from None
+        self._pool = pool
+        self._async_pool = async_pool
+        self._own_pool = pool is None
+        self._own_async_pool = async_pool is None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._schema_ready = False
+        names = {
+            "schema": sql.Identifier(table_prefix + "schema"),
+            "sessions": sql.Identifier(table_prefix + "sessions"),
+            "messages": sql.Identifier(table_prefix + "messages"),
+        }
+        self._sql = {key: _compose(template, names) for key, template in _SQL.items()}
+        self._migrations = tuple(
+            tuple(_compose(statement, names) for statement in step) for step in _MIGRATIONS
+        )
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> PostgresSession:
+        """``postgresql://user:password@host:5432/database`` (or ``postgres://``).
+
+        Options: ``table_prefix``, ``connect_timeout``, ``min_size``, ``max_size``,
+        ``prepare`` (true/false), and the libpq settings ``host`` (e.g. a socket
+        directory), ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``,
+        ``application_name``, ``target_session_attrs``.
+        """
+        libpq = ("host", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name",
+                 "target_session_attrs")
+        options = url.options({
+            "table_prefix": str, "connect_timeout": float, "min_size": int, "max_size": int,
+            "prepare": parse_bool, **{name: str for name in libpq},
+        })
+        connect_options = {name: options.pop(name) for name in libpq if name in options}
+        database = url.path[1:] if url.path.startswith("/") else url.path
+        return cls(
+            host=connect_options.pop("host", None) or url.host, port=url.port,
+            user=url.username, password=url.password, database=database or None,
+            connect_options=connect_options, **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresSession(table_prefix={self.table_prefix!r})"
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _connection_kwargs(self) -> dict[str, Any]:
+        return {"autocommit": True, "prepare_threshold": 5 if self.prepare else None}
+
+    def _sync_pool(self) -> ConnectionPool[Any]:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
+                    pool = ConnectionPool(
+                        self._conninfo, kwargs=self._connection_kwargs(), min_size=self.min_size,
+                        max_size=self.max_size, timeout=self.connect_timeout, check=_check_idle,
+                        open=False, name=f"session-layer-{self.table_prefix}",
+                    )
+                    pool.open(wait=False)
+                    self._pool = pool
+        return pool
+
+    def _asyncio_pool(self) -> AsyncConnectionPool[Any]:
+        loop = asyncio.get_running_loop()
+        pool = self._async_pool
+        if self._own_async_pool and (pool is None or self._async_loop is not loop):
+            # A pool belongs to the event loop that opened it; a new loop gets a new one.
+            if pool is not None:
+                self._discard_async_pool()
+            pool = AsyncConnectionPool(
+                self._conninfo, kwargs=self._connection_kwargs(), min_size=self.min_size,
+                max_size=self.max_size, timeout=self.connect_timeout, check=_acheck_idle,
+                open=False, name=f"session-layer-async-{self.table_prefix}",
+            )
+            self._async_pool, self._async_loop = pool, loop
+        assert pool is not None
+        return pool
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._sync_pool().connection() as conn:
+            if not self._schema_ready:
+                self._migrate(conn)
+            if conn.autocommit:
+                yield conn
+            else:  # a pool of the caller's with transactional connections
+                with conn.transaction():
+                    yield conn
+
+    @contextlib.asynccontextmanager
+    async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        pool = self._asyncio_pool()
+        if self._own_async_pool and pool.closed:
+            await pool.open(wait=False)
+        async with pool.connection() as conn:
+            if not self._schema_ready:
+                await self._amigrate(conn)
+            if conn.autocommit:
+                yield conn
+            else:
+                async with conn.transaction():
+                    yield conn
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _migration_steps(self, version: int) -> list[str]:
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"tables {self.table_prefix}* have schema version {version}, newer than this "
+                f"library's {SCHEMA_VERSION}; upgrade session-layer"
+            )
+        return [statement for step in self._migrations[version:] for statement in step]
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute(self._sql["lock_schema"], (_LOCK_NAMESPACE, self.table_prefix))
+            conn.execute(self._sql["create_schema"])
+            row = conn.execute(self._sql["schema_version"]).fetchone()
+            version = int(row[0] or 0) if row else 0
+            for statement in self._migration_steps(version):
+                conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                conn.execute(self._sql["clear_version"])
+                conn.execute(self._sql["set_version"], (SCHEMA_VERSION,))
+        self._schema_ready = True
+
+    async def _amigrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async with conn.transaction():
+            await conn.execute(self._sql["lock_schema"], (_LOCK_NAMESPACE, self.table_prefix))
+            await conn.execute(self._sql["create_schema"])
+            row = await (await conn.execute(self._sql["schema_version"])).fetchone()
+            version = int(row[0] or 0) if row else 0
+            for statement in self._migration_steps(version):
+                await conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                await conn.execute(self._sql["clear_version"])
+                await conn.execute(self._sql["set_version"], (SCHEMA_VERSION,))
+        self._schema_ready = True
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version stored in the database (migrating first if needed)."""
+        return self._run(_Plan(((self._sql["schema_version"], ()),), _int_or_zero))
+
+    # -- running plans: the only I/O ---------------------------------------------------------
+
+    def _run(self, plan: _Plan[T]) -> T:
+        with self._connection() as conn:
+            if len(plan.steps) == 1:
+                query, params = plan.steps[0]
+                cursor = conn.execute(query, params)
+            else:
+                with conn.pipeline(), conn.transaction():
+                    for query, params in plan.steps:
+                        cursor = conn.execute(query, params)
+            return plan.result(cursor.fetchall() if cursor.description else [])
+
+    async def _arun(self, plan: _Plan[T]) -> T:
+        async with self._aconnection() as conn:
+            if len(plan.steps) == 1:
+                query, params = plan.steps[0]
+                cursor = await conn.execute(query, params)
+            else:
+                async with conn.pipeline(), conn.transaction():
+                    for query, params in plan.steps:
+                        cursor = await conn.execute(query, params)
+            return plan.result(await cursor.fetchall() if cursor.description else [])
+
+    # -- plans: what each operation sends -----------------------------------------------------
+
+    def _plan_get(self, session_id: str, limit: int | None) -> _Plan[list[str]]:
+        if limit is None:
+            return _Plan(((self._sql["get_all"], (session_id,)),), _first_column)
+        return _Plan(((self._sql["get_last"], (session_id, limit)),), _reversed_first_column)
+
+    def _plan_append(self, session_id: str, records: list[str]) -> _Plan[None]:
+        params = {"id": session_id, "n": len(records), "bodies": records}
+        return _Plan(((self._sql["append"], params),), _rows_to_none)
+
+    def _plan_pop(self, session_id: str) -> _Plan[str | None]:
+        return _Plan(
+            ((self._sql["lock"], (session_id,)), (self._sql["pop"], {"id": session_id})),
+            _optional_text,
+        )
+
+    def _plan_replace(self, session_id: str, records: list[str]) -> _Plan[None]:
+        params = {"id": session_id, "n": len(records), "bodies": records}
+        return _Plan(
+            ((self._sql["replace_lock"], params), (self._sql["replace"], params)), _rows_to_none
+        )
+
+    def _plan_clear(self, session_id: str) -> _Plan[None]:
+        return _Plan(
+            ((self._sql["clear_lock"], (session_id,)), (self._sql["clear"], (session_id,))),
+            _rows_to_none,
+        )
+
+    def _plan_delete(self, session_id: str) -> _Plan[None]:
+        return _Plan(
+            ((self._sql["lock"], (session_id,)), (self._sql["delete"], (session_id,))),
+            _rows_to_none,
+        )
+
+    def _plan_count(self, session_id: str) -> _Plan[int]:
+        return _Plan(((self._sql["count"], (session_id,)),), _int_or_zero)
+
+    def _plan_info(self, session_id: str) -> _Plan[SessionInfo | None]:
+        def info(rows: list[Row]) -> SessionInfo | None:
+            if not rows:
+                return None
+            count, created_at, updated_at = rows[0]
+            return SessionInfo(session_id, int(count), _as_datetime(created_at),
+                               _as_datetime(updated_at))
+
+        return _Plan(((self._sql["info"], (session_id,)),), info)
+
+    def _plan_list_page(self, after: int) -> _Plan[list[Row]]:
+        return _Plan(((self._sql["list"], (after, _LIST_PAGE)),), list)
+
+    # -- the record hooks, sync ---------------------------------------------------------------
+
+    def _get(self, session_id: str, limit: int | None) -> list[str]:
+        return self._run(self._plan_get(session_id, limit))
+
+    def _append(self, session_id: str, records: list[str]) -> None:
+        self._run(self._plan_append(session_id, records))
+
+    def _pop(self, session_id: str) -> str | None:
+        return self._run(self._plan_pop(session_id))
+
+    def _replace(self, session_id: str, records: list[str]) -> None:
+        self._run(self._plan_replace(session_id, records))
+
+    def _clear(self, session_id: str) -> None:
+        self._run(self._plan_clear(session_id))
+
+    def _delete(self, session_id: str) -> None:
+        self._run(self._plan_delete(session_id))
+
+    def _count(self, session_id: str) -> int:
+        return self._run(self._plan_count(session_id))
+
+    def _info(self, session_id: str) -> SessionInfo | None:
+        return self._run(self._plan_info(session_id))
+
+    def _iter_sessions(self) -> Iterator[str]:
+        # Keyset pages over the primary key: bounded memory, and no connection or
+        # cursor is held between pages.
+        after = 0
+        while True:
+            rows = self._run(self._plan_list_page(after))
+            for row in rows:
+                yield row[1]
+            if len(rows) < _LIST_PAGE:
+                return
+            after = rows[-1][0]
+
+    # -- the record hooks, async (native) ----------------------------------------------------
+
+    async def _aget(self, session_id: str, limit: int | None) -> list[str]:
+        return await self._arun(self._plan_get(session_id, limit))
+
+    async def _aappend(self, session_id: str, records: list[str]) -> None:
+        await self._arun(self._plan_append(session_id, records))
+
+    async def _apop(self, session_id: str) -> str | None:
+        return await self._arun(self._plan_pop(session_id))
+
+    async def _areplace(self, session_id: str, records: list[str]) -> None:
+        await self._arun(self._plan_replace(session_id, records))
+
+    async def _aclear(self, session_id: str) -> None:
+        await self._arun(self._plan_clear(session_id))
+
+    async def _adelete(self, session_id: str) -> None:
+        await self._arun(self._plan_delete(session_id))
+
+    async def _acount(self, session_id: str) -> int:
+        return await self._arun(self._plan_count(session_id))
+
+    async def _ainfo(self, session_id: str) -> SessionInfo | None:
+        return await self._arun(self._plan_info(session_id))
+
+    async def _aiter_sessions(self) -> AsyncIterator[str]:
+        after = 0
+        while True:
+            rows = await self._arun(self._plan_list_page(after))
+            for row in rows:
+                yield row[1]
+            if len(rows) < _LIST_PAGE:
+                return
+            after = rows[-1][0]
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def _discard_async_pool(self) -> None:
+        """Close our async pool from outside its event loop, as well as that allows."""
+        pool, loop = self._async_pool, self._async_loop
+        self._async_pool = self._async_loop = None
+        if pool is None or loop is None or pool.closed:
+            return
+        if loop.is_closed():
+            # The loop is gone with the pool's workers: close the idle connections'
+            # sockets directly so nothing is leaked.
+            for conn in list(getattr(pool, "_pool", ())):
+                conn.pgconn.finish()
+            pool._closed = True
+        elif loop.is_running():
+            running = None
+            with contextlib.suppress(RuntimeError):
+                running = asyncio.get_running_loop()
+            if running is loop:
+                self._closing = loop.create_task(pool.close())
+            else:
+                asyncio.run_coroutine_threadsafe(pool.close(), loop).result(self.connect_timeout + 5)
+        else:
+            loop.run_until_complete(pool.close())
+
+    def _close(self) -> None:
+        if self._own_pool and self._pool is not None:
+            self._pool.close()
+        if self._own_async_pool:
+            self._discard_async_pool()
+
+    async def _aclose(self) -> None:
+        if self._own_async_pool and self._async_pool is not None:
+            if self._async_loop is asyncio.get_running_loop():
+                pool, self._async_pool = self._async_pool, None
+                await pool.close()
+            else:
+                self._discard_async_pool()
+        if self._own_pool and self._pool is not None:
+            await self._offload(self._pool.close)
+
+    def _translate_error(self, error: BaseException, session_id: str | None,
+                         operation: str) -> SessionError:
+        if isinstance(error, PoolTimeout):
+            message = (f"PostgreSQL: no connection within {self.connect_timeout:g}s "
+                       f"(server down or pool exhausted): {error}")
+        else:
+            message = f"PostgreSQL: {error}"
+        return BackendUnavailableError(message, session_id=session_id, operation=operation)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if not isinstance(value, datetime):  # pragma: no cover - psycopg always loads timestamptz
+        raise CorruptRecordError(f"expected a timestamp, got {value!r}")
+    return value.astimezone(timezone.utc)
