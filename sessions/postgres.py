@@ -194,18 +194,27 @@ def _int_or_zero(rows: list[Row]) -> int:
     return 0 if not rows else int(rows[0][0])
 
 
-def _check_idle(conn: Any) -> None:
-    """Pool check: an idle connection with something to read has been closed by the
-    server (a restart, an idle timeout). Drop it before use instead of failing the
-    caller's statement. Costs one non-blocking ``select``, no round trip."""
+def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """An idle connection with something to read has been closed by the server (a
+    restart, an idle timeout). One non-blocking ``select``, no round trip."""
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    return bool(readable)
+
+
+_DEAD = "connection closed by the server while idle"
+
+
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """Pool check: drop a dead connection before use instead of failing the caller."""
+    if _closed_by_server(conn):
         conn.close()
-        raise psycopg.OperationalError("connection closed by the server while idle")
+        raise psycopg.OperationalError(_DEAD)
 
 
-async def _acheck_idle(conn: Any) -> None:
-    _check_idle(conn)
+async def _acheck_idle(conn: psycopg.AsyncConnection[Any]) -> None:
+    if _closed_by_server(conn):
+        await conn.close()
+        raise psycopg.OperationalError(_DEAD)
 
 
 class PostgresSession(BaseSession):
