@@ -114,6 +114,16 @@ _SQL = {
         INSERT INTO {messages} (session_ref, seq, body)
         SELECT s.id, s.first + m.ord - 1, m.body::json
         FROM s CROSS JOIN unnest(%(bodies)s::text[]) WITH ORDINALITY AS m(body, ord)""",
+    # The same for one message, without the array: a third cheaper on the server.
+    "append_one": """
+        WITH s AS (
+            INSERT INTO {sessions} AS s (session_id, created_at, updated_at, message_count, next_seq)
+            VALUES (%(id)s, now(), now(), 1, 1)
+            ON CONFLICT (session_id) DO UPDATE SET updated_at = now(),
+                message_count = s.message_count + 1, next_seq = s.next_seq + 1
+            RETURNING s.id, s.next_seq - 1 AS first
+        )
+        INSERT INTO {messages} (session_ref, seq, body) SELECT s.id, s.first, %(body)s::json FROM s""",
     "get_all": """
         SELECT body::text FROM {messages}
         WHERE session_ref = (SELECT id FROM {sessions} WHERE session_id = %s) ORDER BY seq""",
@@ -366,31 +376,6 @@ class PostgresSession(BaseSession):
         assert pool is not None
         return pool
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._sync_pool().connection() as conn:
-            if not self._schema_ready:
-                self._migrate(conn)
-            if conn.autocommit:
-                yield conn
-            else:  # a pool of the caller's with transactional connections
-                with conn.transaction():
-                    yield conn
-
-    @contextlib.asynccontextmanager
-    async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        pool = self._asyncio_pool()
-        if self._own_async_pool and pool.closed:
-            await pool.open(wait=False)
-        async with pool.connection() as conn:
-            if not self._schema_ready:
-                await self._amigrate(conn)
-            if conn.autocommit:
-                yield conn
-            else:
-                async with conn.transaction():
-                    yield conn
-
     # -- schema -------------------------------------------------------------------------------
 
     def _migration_steps(self, version: int) -> list[str]:
@@ -434,27 +419,58 @@ class PostgresSession(BaseSession):
 
     # -- running plans: the only I/O ---------------------------------------------------------
 
+    # (getconn/putconn rather than ``pool.connection()``: the context manager's
+    # connection-level ``with`` costs more than the pool itself on a 0.2 ms append.)
+
     def _run(self, plan: _Plan[T]) -> T:
-        with self._connection() as conn:
-            if len(plan.steps) == 1:
-                query, params = plan.steps[0]
-                cursor = conn.execute(query, params)
-            else:
-                with conn.pipeline(), conn.transaction():
-                    for query, params in plan.steps:
-                        cursor = conn.execute(query, params)
-            return plan.result(cursor.fetchall() if cursor.description else [])
+        pool = self._pool or self._sync_pool()
+        conn = pool.getconn()
+        try:
+            if not self._schema_ready:
+                self._migrate(conn)
+            if conn.autocommit:
+                return self._execute(conn, plan)
+            with conn.transaction():  # a pool of the caller's, with transactional connections
+                return self._execute(conn, plan)
+        finally:
+            pool.putconn(conn)
+
+    @staticmethod
+    def _execute(conn: psycopg.Connection[Any], plan: _Plan[T]) -> T:
+        if len(plan.steps) == 1:
+            query, params = plan.steps[0]
+            cursor = conn.execute(query, params)
+        else:
+            with conn.pipeline(), conn.transaction():
+                for query, params in plan.steps:
+                    cursor = conn.execute(query, params)
+        return plan.result(cursor.fetchall() if cursor.description else [])
 
     async def _arun(self, plan: _Plan[T]) -> T:
-        async with self._aconnection() as conn:
-            if len(plan.steps) == 1:
-                query, params = plan.steps[0]
-                cursor = await conn.execute(query, params)
-            else:
-                async with conn.pipeline(), conn.transaction():
-                    for query, params in plan.steps:
-                        cursor = await conn.execute(query, params)
-            return plan.result(await cursor.fetchall() if cursor.description else [])
+        pool = self._asyncio_pool()
+        if self._own_async_pool and pool.closed:
+            await pool.open(wait=False)
+        conn = await pool.getconn()
+        try:
+            if not self._schema_ready:
+                await self._amigrate(conn)
+            if conn.autocommit:
+                return await self._aexecute(conn, plan)
+            async with conn.transaction():
+                return await self._aexecute(conn, plan)
+        finally:
+            await pool.putconn(conn)
+
+    @staticmethod
+    async def _aexecute(conn: psycopg.AsyncConnection[Any], plan: _Plan[T]) -> T:
+        if len(plan.steps) == 1:
+            query, params = plan.steps[0]
+            cursor = await conn.execute(query, params)
+        else:
+            async with conn.pipeline(), conn.transaction():
+                for query, params in plan.steps:
+                    cursor = await conn.execute(query, params)
+        return plan.result(await cursor.fetchall() if cursor.description else [])
 
     # -- plans: what each operation sends -----------------------------------------------------
 
@@ -464,6 +480,9 @@ class PostgresSession(BaseSession):
         return _Plan(((self._sql["get_last"], (session_id, limit)),), _reversed_first_column)
 
     def _plan_append(self, session_id: str, records: list[str]) -> _Plan[None]:
+        if len(records) == 1:
+            one = {"id": session_id, "body": records[0]}
+            return _Plan(((self._sql["append_one"], one),), _rows_to_none)
         params = {"id": session_id, "n": len(records), "bodies": records}
         return _Plan(((self._sql["append"], params),), _rows_to_none)
 
