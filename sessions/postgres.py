@@ -56,7 +56,7 @@ from ._registry import StoreURL, parse_bool
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.conninfo import make_conninfo
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 except ImportError as _error:  # pragma: no cover - exercised in a subprocess test
     raise MissingDependencyError(
@@ -74,7 +74,6 @@ DEFAULT_PREFIX = "session_layer_"
 _PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 # Namespace of our advisory locks (the second key is hashtext(table prefix)).
 _LOCK_NAMESPACE = 0x5E551
-_LIST_PAGE = 500
 
 # SQL templates: {schema}, {sessions} and {messages} are filled in with identifiers.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -246,9 +245,17 @@ class PostgresSession(BaseSession):
     :param prepare: use server-side prepared statements for repeated queries
         (psycopg's automatic preparation). Pass ``False`` behind a transaction-mode
         pooler (PgBouncer before 1.21, or without ``max_prepared_statements``).
+    :param connect_options: further libpq settings (``sslmode``, ``application_name``
+        — ``"session-layer"`` unless given —, ...).
+
+    Use :meth:`aclose` (or ``async with``) after async use: the async pool belongs to
+    the event loop that opened it. A store used from a new event loop opens a new
+    async pool there and closes the previous one as far as its loop still allows.
     """
 
     driver_errors = (psycopg.Error, PoolTimeout, OSError)
+    #: Session ids per keyset page read by :meth:`list_sessions`.
+    list_page_size = 500
 
     def __init__(
         self,
@@ -291,9 +298,11 @@ class PostgresSession(BaseSession):
         self.min_size = min_size
         self.max_size = max_size
         try:
+            extra = dict(connect_options or {})
+            if "application_name" not in conninfo_to_dict(dsn or ""):
+                extra.setdefault("application_name", "session-layer")
             self._conninfo = make_conninfo(
-                dsn or "", **given, **dict(connect_options or {}),
-                connect_timeout=max(2, math.ceil(connect_timeout)),
+                dsn or "", **given, **extra, connect_timeout=max(2, math.ceil(connect_timeout)),
             )
         except psycopg.ProgrammingError as error:
             raise ConfigurationError(f"bad PostgreSQL connection settings: {error}") from None
@@ -524,7 +533,7 @@ class PostgresSession(BaseSession):
         return _Plan(((self._sql["info"], (session_id,)),), info)
 
     def _plan_list_page(self, after: int) -> _Plan[list[Row]]:
-        return _Plan(((self._sql["list"], (after, _LIST_PAGE)),), list)
+        return _Plan(((self._sql["list"], (after, self.list_page_size)),), list)
 
     # -- the record hooks, sync ---------------------------------------------------------------
 
@@ -560,7 +569,7 @@ class PostgresSession(BaseSession):
             rows = self._run(self._plan_list_page(after))
             for row in rows:
                 yield row[1]
-            if len(rows) < _LIST_PAGE:
+            if len(rows) < self.list_page_size:
                 return
             after = rows[-1][0]
 
@@ -596,7 +605,7 @@ class PostgresSession(BaseSession):
             rows = await self._arun(self._plan_list_page(after))
             for row in rows:
                 yield row[1]
-            if len(rows) < _LIST_PAGE:
+            if len(rows) < self.list_page_size:
                 return
             after = rows[-1][0]
 

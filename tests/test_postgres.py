@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -249,13 +250,17 @@ def test_pop_replace_and_clear_race_with_appends(pg: sessions.PostgresSession) -
     assert [m for m in left if m["role"] == "system"] in ([], [{"role": "system", "content": "reset"}])
 
 
-def test_list_sessions_streams_in_pages(pg: sessions.PostgresSession) -> None:
-    for i in range(1100):
-        pg.append(f"id-{i}", [user(0)])
+async def test_list_sessions_streams_in_pages(pg: sessions.PostgresSession) -> None:
+    pg.list_page_size = 7
+    ids = sorted(f"id-{i}" for i in range(30))
+    for session_id in ids:
+        pg.append(session_id, [user(0)])
     iterator = pg.list_sessions()
     first = next(iterator)  # one page fetched, nothing held between pages
-    rest = list(iterator)
-    assert sorted([first, *rest]) == sorted(f"id-{i}" for i in range(1100))
+    pg.delete(ids[-1])  # changes between pages are seen
+    pg.append("late", [user(0)])
+    assert sorted([first, *iterator]) == sorted([*ids[:-1], "late"])
+    assert sorted([s async for s in pg.alist_sessions()]) == sorted([*ids[:-1], "late"])
 
 
 # -- the optional dependency -----------------------------------------------------------------------
@@ -301,3 +306,60 @@ def test_importing_sessions_does_not_import_psycopg() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+# -- pools, event loops, cancellation, prepared statements ------------------------------------
+
+
+def _backends_named(application_name: str) -> int:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                           (application_name,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_new_event_loops_get_their_own_pool_and_nothing_leaks(prefix: str) -> None:
+    name = f"sl-test-{uuid.uuid4().hex[:8]}"
+    store = sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix,
+                                     connect_options={"application_name": name})
+    for i in range(3):  # three event loops, one after another, one store
+        asyncio.run(store.aappend("s", [user(i)]))
+    assert asyncio.run(store.aget("s")) == [user(0), user(1), user(2)]
+    store.append("s", [user(3)])
+    assert _backends_named(name) >= 1
+    store.close()
+    deadline = time.monotonic() + 5
+    while _backends_named(name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _backends_named(name) == 0
+
+
+async def test_cancelled_append_is_all_or_nothing(pg: sessions.PostgresSession) -> None:
+    batch = [user(i) for i in range(5_000)]
+    for delay in (0.0, 0.01, 0.03, 0.5):
+        task = asyncio.create_task(pg.aappend(f"c{delay}", batch))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await pg.acount(f"c{delay}") in (0, len(batch))
+        assert len(await pg.aget(f"c{delay}")) in (0, len(batch))
+    await pg.aappend("after", [user(0)])  # the pool is still healthy
+    assert await pg.aget("after") == [user(0)]
+    await pg.aclose()
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_prepare_false_sends_no_prepared_statements(prefix: str, prepare: bool) -> None:
+    with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix, prepare=prepare,
+                                  max_size=1) as store:
+        for i in range(10):
+            store.append("s", [user(i)])
+            store.get("s", limit=2)
+        pool = store._sync_pool()
+        with pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert row is not None
+    assert (row[0] > 0) is prepare
