@@ -179,8 +179,6 @@ def test_windowed_read_is_an_index_scan(pg: sessions.PostgresSession) -> None:
     for batch in range(20):
         pg.append("long", [user(batch * 100 + i) for i in range(100)])
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute("SET enable_seqscan = off")  # the planner must have an index to use
-        conn.execute("SET enable_bitmapscan = off")
         conn.execute(f"ANALYZE {pg.table_prefix}messages")
         plan = "\n".join(row[0] for row in conn.execute(
             "EXPLAIN " + pg._sql["get_last"], ("long", 50)))
