@@ -33,7 +33,6 @@ as far as the server's ``synchronous_commit``/``fsync`` settings promise).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import select
@@ -210,20 +209,57 @@ def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[An
     return bool(readable)
 
 
-_DEAD = "connection closed by the server while idle"
-
-
 def _check_idle(conn: psycopg.Connection[Any]) -> None:
     """Pool check: drop a dead connection before use instead of failing the caller."""
     if _closed_by_server(conn):
         conn.close()
-        raise psycopg.OperationalError(_DEAD)
+        raise psycopg.OperationalError("connection closed by the server while idle")
 
 
-async def _acheck_idle(conn: psycopg.AsyncConnection[Any]) -> None:
-    if _closed_by_server(conn):
-        await conn.close()
-        raise psycopg.OperationalError(_DEAD)
+class _LoopPool:
+    """Our own async connections for one event loop: at most ``max_size``, opened on
+    demand in the caller's task and kept while idle.
+
+    Unlike ``psycopg_pool.AsyncConnectionPool`` it runs no background tasks, so an event
+    loop may end (``asyncio.run`` returning) with the store still open: nothing is left
+    running in it, and the idle connections are closed by :meth:`close_idle`.
+    """
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], max_size: int, timeout: float) -> None:
+        self._conninfo, self._kwargs, self._timeout = conninfo, kwargs, timeout
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+
+    async def getconn(self) -> psycopg.AsyncConnection[Any]:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        except asyncio.TimeoutError:
+            raise PoolTimeout(f"no free connection after {self._timeout:g}s") from None
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed and not _closed_by_server(conn):
+                    return conn
+                await conn.close()
+            return await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await conn.close()  # broken, or left mid-transaction by a cancelled call
+            else:
+                self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def close_idle(self) -> None:
+        """Close the idle connections; callable from any thread, without the loop."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.pgconn.finish()
 
 
 class PostgresSession(BaseSession):
@@ -233,13 +269,16 @@ class PostgresSession(BaseSession):
     (``host``, ``port``, ``user``, ``password``, ``database``), or from pools you already
     have (``pool`` a ``psycopg_pool.ConnectionPool``, ``async_pool`` an
     ``AsyncConnectionPool``). Pools you pass in are used as they are — open them
-    yourself — and never closed by this store; the pools it creates itself are opened
-    on first use (the sync pool by sync calls, the async pool by async calls) and closed
-    by :meth:`close`/:meth:`aclose`.
+    yourself — and never closed by this store. Otherwise the store opens a
+    ``psycopg_pool.ConnectionPool`` on its first sync call, and native async psycopg
+    connections for async calls: a small set per event loop, opened on demand in the
+    calling task with no background tasks, so a loop may end (``asyncio.run``
+    returning) with the store still open. :meth:`close`/:meth:`aclose` close them all.
 
     :param table_prefix: prefix of the three tables (lowercase letters, digits and
         ``_``, at most 40 characters).
-    :param min_size, max_size: size of each pool this store creates.
+    :param min_size, max_size: connections the sync pool keeps open, and the most it
+        opens; ``max_size`` also bounds the async connections of each event loop.
     :param connect_timeout: seconds to wait for a connection (from the pool, and for
         each new connection) before :class:`BackendUnavailableError`.
     :param prepare: use server-side prepared statements for repeated queries
@@ -247,10 +286,6 @@ class PostgresSession(BaseSession):
         pooler (PgBouncer before 1.21, or without ``max_prepared_statements``).
     :param connect_options: further libpq settings (``sslmode``, ``application_name``
         — ``"session-layer"`` unless given —, ...).
-
-    Use :meth:`aclose` (or ``async with``) after async use: the async pool belongs to
-    the event loop that opened it. A store used from a new event loop opens a new
-    async pool there and closes the previous one as far as its loop still allows.
     """
 
     driver_errors = (psycopg.Error, PoolTimeout, OSError)
@@ -307,10 +342,10 @@ class PostgresSession(BaseSession):
         except psycopg.ProgrammingError as error:
             raise ConfigurationError(f"bad PostgreSQL connection settings: {error}") from None
         self._pool = pool
-        self._async_pool = async_pool
+        self._async_pool = async_pool  # the caller's, used from any loop
         self._own_pool = pool is None
-        self._own_async_pool = async_pool is None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        # Our own async connections: one set per event loop that used this store.
+        self._async_pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._lock = threading.Lock()
         self._schema_ready = False
         names = {
@@ -369,20 +404,20 @@ class PostgresSession(BaseSession):
                     self._pool = pool
         return pool
 
-    def _asyncio_pool(self) -> AsyncConnectionPool[Any]:
+    def _asyncio_pool(self) -> AsyncConnectionPool[Any] | _LoopPool:
+        if self._async_pool is not None:
+            return self._async_pool
         loop = asyncio.get_running_loop()
-        pool = self._async_pool
-        if self._own_async_pool and (pool is None or self._async_loop is not loop):
-            # A pool belongs to the event loop that opened it; a new loop gets a new one.
-            if pool is not None:
-                self._discard_async_pool()
-            pool = AsyncConnectionPool(
-                self._conninfo, kwargs=self._connection_kwargs(), min_size=self.min_size,
-                max_size=self.max_size, timeout=self.connect_timeout, check=_acheck_idle,
-                open=False, name=f"session-layer-async-{self.table_prefix}",
-            )
-            self._async_pool, self._async_loop = pool, loop
-        assert pool is not None
+        pool = self._async_pools.get(loop)
+        if pool is None:
+            # Connections belong to the event loop that opened them: each loop gets its
+            # own, and those of loops that have ended are closed.
+            with self._lock:
+                for gone in [other for other in self._async_pools if other.is_closed()]:
+                    self._async_pools.pop(gone).close_idle()
+                pool = _LoopPool(self._conninfo, self._connection_kwargs(), self.max_size,
+                                 self.connect_timeout)
+                self._async_pools[loop] = pool
         return pool
 
     # -- schema -------------------------------------------------------------------------------
@@ -457,8 +492,6 @@ class PostgresSession(BaseSession):
 
     async def _arun(self, plan: _Plan[T]) -> T:
         pool = self._asyncio_pool()
-        if self._own_async_pool and pool.closed:
-            await pool.open(wait=False)
         conn = await pool.getconn()
         try:
             if not self._schema_ready:
@@ -611,44 +644,19 @@ class PostgresSession(BaseSession):
 
     # -- closing ----------------------------------------------------------------------------------
 
-    def _discard_async_pool(self) -> None:
-        """Close our async pool from outside its event loop, as well as that allows."""
-        pool, loop = self._async_pool, self._async_loop
-        self._async_pool = self._async_loop = None
-        if pool is None or loop is None or pool.closed:
-            return
-        if loop.is_closed():
-            # The loop is gone with the pool's workers: close the idle connections'
-            # sockets directly so nothing is leaked.
-            for conn in list(getattr(pool, "_pool", ())):
-                conn.pgconn.finish()
-            pool._closed = True
-        elif loop.is_running():
-            running = None
-            with contextlib.suppress(RuntimeError):
-                running = asyncio.get_running_loop()
-            if running is loop:
-                self._closing = loop.create_task(pool.close())
-            else:
-                asyncio.run_coroutine_threadsafe(pool.close(), loop).result(self.connect_timeout + 5)
-        else:
-            loop.run_until_complete(pool.close())
-
     def _close(self) -> None:
         if self._own_pool and self._pool is not None:
             self._pool.close()
-        if self._own_async_pool:
-            self._discard_async_pool()
+        with self._lock:
+            pools, self._async_pools = self._async_pools, {}
+        for pool in pools.values():
+            pool.close_idle()
 
     async def _aclose(self) -> None:
-        if self._own_async_pool and self._async_pool is not None:
-            if self._async_loop is asyncio.get_running_loop():
-                pool, self._async_pool = self._async_pool, None
-                await pool.close()
-            else:
-                self._discard_async_pool()
-        if self._own_pool and self._pool is not None:
-            await self._offload(self._pool.close)
+        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            pool.close_idle()
+        await self._offload(self._close)
 
     def _translate_error(self, error: BaseException, session_id: str | None,
                          operation: str) -> SessionError:

@@ -361,3 +361,22 @@ def test_prepare_false_sends_no_prepared_statements(prefix: str, prepare: bool) 
             row = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
     assert row is not None
     assert (row[0] > 0) is prepare
+
+
+def test_event_loops_in_threads_share_one_store(prefix: str) -> None:
+    """Each thread's event loop gets its own pool; none disturbs another's."""
+    store = sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix, max_size=2)
+
+    async def work(n: int) -> None:
+        for i in range(15):
+            await store.aappend("shared", [{"role": "user", "content": f"{n}:{i}"}])
+            await store.aget("shared", limit=3)
+
+    threads = [threading.Thread(target=asyncio.run, args=(work(n),)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = [m["content"] for m in store.get("shared")]
+    assert sorted(got) == sorted(f"{n}:{i}" for n in range(3) for i in range(15))
+    store.close()
