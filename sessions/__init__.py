@@ -40,6 +40,7 @@ from .sqlite import SQLiteSession
 
 if TYPE_CHECKING:
     from .conversations import ConversationsSession
+    from .postgres import PostgresSession
     from .redis import RedisSession
 
 __version__ = "0.1.0"
@@ -63,6 +64,7 @@ __all__ = [
     "Message",
     "MigrationReport",
     "MissingDependencyError",
+    "PostgresSession",
     "RedisSession",
     "SQLiteSession",
     "Session",
@@ -86,6 +88,7 @@ __all__ = [
 # ``sessions`` never imports their driver. name -> (module, package, extra).
 _OPTIONAL = {
     "ConversationsSession": ("sessions.conversations", "openai", "openai"),
+    "PostgresSession": ("sessions.postgres", "psycopg", "postgres"),
     "RedisSession": ("sessions.redis", "redis", "redis"),
 }
 

@@ -178,3 +178,6 @@ register_scheme(
 # redis+cluster:// and rediss+cluster:// name any node of a Redis Cluster.
 for _scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
     register_scheme(_scheme, "sessions.redis:RedisSession", extra="redis", package="redis")
+
+register_scheme("postgresql", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")
+register_scheme("postgres", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")

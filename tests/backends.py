@@ -140,6 +140,38 @@ def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
         with redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.port) as client:
             _delete_prefixed(client, prefix)
 
+POSTGRES_URL = os.environ.get("SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_postgres_down: list[str] = []
+
+
+def drop_postgres_tables(url: str, prefix: str) -> None:
+    """Drop the tables of one test's table prefix (and nothing else)."""
+    import psycopg
+    from psycopg import sql
+
+    tables = [sql.Identifier(prefix + name) for name in ("messages", "sessions", "schema")]
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(tables)))
+
+
+@contextlib.contextmanager
+def _postgres(tmp_path: Path) -> Iterator[sessions.Session]:
+    import psycopg
+
+    if not _postgres_down:
+        try:
+            psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+        except psycopg.Error as error:
+            _postgres_down.append(str(error).strip())
+    if _postgres_down:
+        server_unavailable(f"PostgreSQL at {POSTGRES_URL}", _postgres_down[0])
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix, max_size=4) as store:
+            yield store
+    finally:
+        drop_postgres_tables(POSTGRES_URL, prefix)
+
 
 BACKENDS: list[Backend] = [
     Backend("memory", _memory),
@@ -150,6 +182,7 @@ BACKENDS: list[Backend] = [
     Backend("conversations", _conversations),
     Backend("redis", _redis, marks=(pytest.mark.redis,)),
     Backend("redis-cluster", _redis_cluster, marks=(pytest.mark.redis,)),
+    Backend("postgres", _postgres, marks=(pytest.mark.postgres,)),
 ]
 
 #: The fixed key wrapper stacks are encrypted with in tests.
@@ -200,6 +233,9 @@ BACKENDS += [
     wrapped("aes", "file"),
     wrapped("gzip", "redis"),
     wrapped("aes", "redis"),
+    wrapped("gzip", "postgres"),
+    wrapped("aes", "postgres"),
+    wrapped("gzip+aes", "postgres"),
 ]
 
 

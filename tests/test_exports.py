@@ -11,7 +11,8 @@ EXPECTED = {
     "ConflictError", "ConversationsSession", "CorruptRecordError", "DecryptionError", "FileSession",
     "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
-    "MissingDependencyError", "RedisSession", "SQLiteSession", "Session", "SessionError", "SessionInfo",
+    "MissingDependencyError", "PostgresSession", "RedisSession", "SQLiteSession", "Session",
+    "SessionError", "SessionInfo",
     "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
     # wrappers, migration, maintenance
     "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
