@@ -22,3 +22,18 @@ def test_exported_names() -> None:
 def test_backends_satisfy_the_protocol() -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
+
+
+def test_llamaindex_adapter_names() -> None:
+    import pytest
+
+    pytest.importorskip("llama_index.core")
+    from adapters import llamaindex
+
+    assert llamaindex.__all__ == sorted(llamaindex.__all__)
+    assert set(llamaindex.__all__) == {
+        "EXTRAS_KEY", "MEMORY_STATE_SUFFIX", "NAMESPACE", "SessionChatStore",
+        "SessionDBChatStore", "from_canonical", "to_canonical",
+    }
+    for name in llamaindex.__all__:
+        assert hasattr(llamaindex, name), name
