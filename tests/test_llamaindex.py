@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,10 +169,21 @@ def test_foreign_messages_read_as_llamaindex_expects() -> None:
     assert custom.blocks == [] and custom.additional_kwargs["tool_calls"] == FOREIGN[6]["tool_calls"]
 
 
-def test_fast_path_builds_equal_messages() -> None:
+def test_fast_path_builds_messages_like_validation_does() -> None:
     built = from_canonical({"role": "assistant", "content": "hi"})
-    assert built == ChatMessage(role="assistant", content="hi")
+    reference = ChatMessage(role="assistant", content="hi")
+    assert built == reference and reference == built
     assert built.content == "hi" and built.role.value == "assistant"
+    assert built.model_dump() == reference.model_dump()
+    assert built.model_dump_json() == reference.model_dump_json()
+    assert repr(built) == repr(reference)
+    assert copy.deepcopy(built) == reference
+    assert pickle.loads(pickle.dumps(built)) == reference
+    assert ChatMessage.model_validate(built.model_dump()) == reference
+    built.content = "changed"
+    assert built.blocks == [TextBlock(text="changed")]
+    other = from_canonical({"role": "assistant", "content": "hi"})
+    assert other.additional_kwargs is not built.additional_kwargs
 
 
 def test_bad_canonical_message_raises() -> None:
