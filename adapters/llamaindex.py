@@ -383,7 +383,9 @@ def from_canonical(message: Mapping[str, Any]) -> ChatMessage:
     ``name`` go to ``additional_kwargs``. Unknown keys, and content LlamaIndex blocks
     cannot hold exactly, are kept in ``additional_kwargs[EXTRAS_KEY]`` and written back
     unchanged by :func:`to_canonical`. Raises :class:`InvalidMessageError` for a dict
-    without a canonical role.
+    without a canonical role. If the exact blocks kept by :func:`to_canonical` no
+    longer validate (an image ``path`` whose file was deleted), the message is read
+    from its portable form, as other frameworks read it.
     """
     role_text = message.get("role")
     content = message.get("content")
@@ -427,12 +429,16 @@ def from_canonical(message: Mapping[str, Any]) -> ChatMessage:
         kwargs["name"] = message["name"]
     if extras:
         kwargs[EXTRAS_KEY] = extras
-    try:
-        if "blocks" in namespace:
-            return ChatMessage(role=role, additional_kwargs=kwargs, blocks=blocks)
+    if "blocks" not in namespace:
         return _message(role, kwargs, blocks)
-    except ValueError as error:
-        raise _invalid(f"cannot build a ChatMessage: {error}") from error
+    try:
+        return ChatMessage(role=role, additional_kwargs=kwargs, blocks=blocks)
+    except ValueError:
+        # The exact blocks no longer validate (e.g. an image path that was deleted):
+        # read the portable form that every other framework reads.
+        portable = {key: value for key, value in message.items() if key != NAMESPACE}
+        portable[NAMESPACE] = {key: value for key, value in namespace.items() if key != "blocks"}
+        return from_canonical(portable)
 
 
 def _from_canonical_all(messages: Iterable[Mapping[str, Any]], session_id: str,
