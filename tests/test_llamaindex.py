@@ -511,3 +511,55 @@ def test_db_chat_store_refuses_a_session_id_too_long_for_its_state() -> None:
     with pytest.raises(sessions.InvalidSessionIdError):
         asyncio.run(db.count_messages("x" * 1024))
 
+
+
+def _add(a: int = 2, b: int = 3) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+async def test_function_agent_tool_calls_are_stored_canonically(framework_store: sessions.Session) -> None:
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.tools import FunctionTool
+
+    earlier = [  # written by another framework
+        {"role": "developer", "content": "Use the tools."},
+        {"role": "user", "content": "Hello", "id": "m-1"},
+        {"role": "assistant", "content": "Hi!", "id": "m-2"},
+    ]
+    framework_store.append("agent", earlier)
+    memory = Memory.from_defaults(session_id="agent", chat_store=SessionDBChatStore(framework_store))
+    agent = FunctionAgent(tools=[FunctionTool.from_defaults(_add)], llm=MockFunctionCallingLLM())
+    assert str(await agent.run("add please", memory=memory)) == "Tool calls complete."
+
+    stored = framework_store.get("agent")
+    assert stored[:3] == earlier  # untouched
+    user, call, result, answer = stored[3:]
+    assert user == {"role": "user", "content": "add please"}
+    (tool_call,) = call["tool_calls"]
+    assert call["role"] == "assistant" and call["content"] is None
+    assert tool_call["function"] == {"name": "_add", "arguments": '{"a":2,"b":3}'}
+    assert result == {"role": "tool", "tool_call_id": tool_call["id"], "content": "5"}
+    assert answer == {"role": "assistant", "content": "Tool calls complete."}
+    history = await memory.aget_all()
+    assert history[1] == ChatMessage(role="user", content="Hello",
+                                     additional_kwargs={EXTRAS_KEY: {"id": "m-1"}})
+    assert history[4].blocks == [
+        ToolCallBlock(tool_call_id=tool_call["id"], tool_name="_add", tool_kwargs={"a": 2, "b": 3})]
+
+
+async def test_memory_async_api(framework_store: sessions.Session) -> None:
+    memory = Memory.from_defaults(session_id="am", chat_store=SessionDBChatStore(framework_store),
+                                  token_limit=200, token_flush_size=40)
+    sent = [message for i in range(6) for message in _turn(i)]
+    await memory.aput_messages(sent[:4])
+    for message in sent[4:]:
+        await memory.aput(message)
+    assert await memory.aget_all() == sent
+    assert await memory.aget_all(status=MessageStatus.ARCHIVED)
+    await memory.aset(sent[:2])
+    assert framework_store.get("am") == [to_canonical(m) for m in sent[:2]]
+    assert await memory.aget_all(status=MessageStatus.ARCHIVED) == []
+    await memory.areset()
+    assert framework_store.get("am") == []
