@@ -85,7 +85,7 @@ MEMORY_STATE_SUFFIX = "::llamaindex-memory"
 _STATE_KEY = "llamaindex_memory"
 _CANONICAL_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", NAMESPACE})
 
-_ROLE_OUT: dict[MessageRole, str] = {
+_ROLE_OUT: dict[Any, str] = {
     MessageRole.SYSTEM: "system",
     MessageRole.DEVELOPER: "developer",
     MessageRole.USER: "user",
@@ -96,6 +96,8 @@ _ROLE_OUT: dict[MessageRole, str] = {
     MessageRole.CHATBOT: "assistant",
     MessageRole.MODEL: "assistant",
 }
+_ROLE_OUT.update({role.value: name for role, name in list(_ROLE_OUT.items())})  # str roles too
+_RENAMED_ROLES = frozenset({MessageRole.CHATBOT, MessageRole.MODEL, "chatbot", "model"})
 _ROLE_IN: dict[str, MessageRole] = {role.value: role for role in MessageRole}
 _TEXT_ROLES = frozenset({"system", "developer", "user", "assistant"})
 
@@ -169,11 +171,11 @@ def to_canonical(message: ChatMessage) -> Message:
     blocks, the ``chatbot``/``model`` roles) is kept under :data:`NAMESPACE`, so that
     :func:`from_canonical` returns an equal message.
     """
-    role = _ROLE_OUT[MessageRole(message.role)]
+    role = _ROLE_OUT[message.role]
     blocks = message.blocks
     kwargs = message.additional_kwargs
     namespace: dict[str, Any] = {}
-    if role != message.role:
+    if message.role in _RENAMED_ROLES:
         namespace["role"] = MessageRole(message.role).value
     result: Message = {"role": role}
 

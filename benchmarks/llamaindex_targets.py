@@ -74,10 +74,15 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
 
 def side_by_side(ours: Callable[[], Any], theirs: Callable[[], Any] | None,
                  repeat: int) -> tuple[float, float | None]:
-    """Best times of both, measured alternately so that load on the machine hits both."""
+    """Best times of both, measured alternately (and in alternating order) so that
+    load on the machine and periodic work of the store hit both sides alike."""
     mine: list[float] = []
     other: list[float] = []
-    for _ in range(repeat):
+    for round_ in range(repeat):
+        if theirs is not None and round_ % 2:
+            other.append(best(theirs, 1))
+            mine.append(best(ours, 1))
+            continue
         mine.append(best(ours, 1))
         if theirs is not None:
             other.append(best(theirs, 1))

@@ -5,7 +5,9 @@
 Without ``OPENAI_API_KEY`` it runs offline with LlamaIndex's ``MockLLM``. With the key
 set it talks to OpenAI through ``llama-index-llms-openai`` (``pip install
 llama-index-llms-openai``); ``OPENAI_BASE_URL`` points it at any compatible server and
-``OPENAI_MODEL`` picks the model (``gpt-4o-mini`` by default).
+``OPENAI_MODEL`` picks the model (``gpt-4o-mini`` by default; LlamaIndex's ``OpenAI``
+class knows OpenAI's model names only; for other names on a compatible server use
+``llama_index.llms.openai_like.OpenAILike``).
 
 History is kept in ``SESSIONS_URL`` (default ``sqlite:///llamaindex_example.db``) under
 the session id ``llamaindex-example``: run the script twice and the second run
