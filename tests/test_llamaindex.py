@@ -563,3 +563,22 @@ async def test_memory_async_api(framework_store: sessions.Session) -> None:
     assert await memory.aget_all(status=MessageStatus.ARCHIVED) == []
     await memory.areset()
     assert framework_store.get("am") == []
+
+
+def test_example_runs_offline(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OPENAI_API_KEY", "SESSIONS_URL")}
+    env["PYTHONPATH"] = str(root)
+    for run in (1, 2):
+        done = subprocess.run([sys.executable, str(root / "examples" / "llamaindex_chat_engine.py")],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "MockLLM" in done.stdout
+        assert ("Continuing a conversation of 4 stored messages" in done.stdout) == (run == 2)
+    with sessions.SQLiteSession(tmp_path / "llamaindex_example.db") as store:
+        assert store.count("llamaindex-example") == 8
