@@ -669,11 +669,14 @@ def _state_id(key: str) -> str:
 def _bounds(total: int, archived: int, status: MessageStatus | None,
             offset: int | None, limit: int | None) -> tuple[int, int]:
     """[start, end) positions in the whole history of a status slice after offset/limit."""
-    start, end = {
-        MessageStatus.ACTIVE: (archived, total),
-        MessageStatus.ARCHIVED: (0, archived),
-        None: (0, total),
-    }[status]
+    if status is None:
+        start, end = 0, total
+    elif status == MessageStatus.ARCHIVED:
+        start, end = 0, archived
+    elif status == MessageStatus.ACTIVE:
+        start, end = archived, total
+    else:
+        raise InvalidArgumentError(f"status must be a MessageStatus or None, got {status!r}")
     start = min(end, start + (offset or 0))
     if limit is not None:
         end = min(end, start + limit)
@@ -698,9 +701,13 @@ class SessionDBChatStore(AsyncDBChatStore):
     SQL store's row id has no equivalent). Operations that remove or insert messages
     in the middle (``delete_message``, ``delete_oldest_messages``, deleting one status,
     adding *archived* messages while active ones exist) rewrite the history atomically
-    and cost O(history). The mark and the history are two writes: if the history is
-    rewritten elsewhere (another framework's ``replace``/``clear``), the mark is capped
-    at the history's length.
+    and cost O(history).
+
+    The mark and the history are separate writes, not one transaction: a crash
+    between them, or a rewrite of the history elsewhere (another framework's
+    ``replace``/``clear``), can leave the mark counting the wrong number of leading
+    messages as archived (it is capped at the history's length). That changes only
+    what ``Memory`` treats as short-term; no message is ever hidden or lost.
     """
 
     _session: Session = PrivateAttr()

@@ -493,6 +493,9 @@ async def test_db_chat_store_methods(framework_store: sessions.Session) -> None:
     assert await db.get_keys() == ["other"]
     with pytest.raises(sessions.InvalidArgumentError):
         await db.get_messages("k", limit=-1)
+    with pytest.raises(sessions.InvalidArgumentError):
+        await db.count_messages("k", status="deleted")  # type: ignore[arg-type]
+    assert await db.count_messages("other", status="archived") == 1  # type: ignore[arg-type]
 
 
 async def test_db_chat_store_mark_is_capped_when_history_is_rewritten(
