@@ -509,6 +509,25 @@ async def test_db_chat_store_mark_is_capped_when_history_is_rewritten(
         ChatMessage(role="user", content="rewritten")]
 
 
+async def test_db_chat_store_bad_input_leaves_the_store_untouched(
+        framework_store: sessions.Session) -> None:
+    db = SessionDBChatStore(framework_store)
+    msgs = _turn(0)
+    await db.add_messages("k", msgs)
+    await db.archive_oldest_messages("k", 1)
+    for status in (MessageStatus.ACTIVE, MessageStatus.ARCHIVED):
+        with pytest.raises(sessions.InvalidMessageError):
+            await db.add_messages("k", [msgs[0], "not a message"], status=status)  # type: ignore[list-item]
+        with pytest.raises(sessions.InvalidMessageError):
+            await db.set_messages("k", [object()], status=status)  # type: ignore[list-item]
+    with pytest.raises(sessions.InvalidArgumentError):
+        await db.delete_message("k", None)  # type: ignore[arg-type]
+    assert await db.get_messages("k", status=None) == msgs
+    assert await db.count_messages("k", status=MessageStatus.ARCHIVED) == 1
+    with pytest.raises(sessions.ConfigurationError):
+        SessionDBChatStore(object())  # type: ignore[arg-type]
+
+
 def test_db_chat_store_refuses_a_session_id_too_long_for_its_state() -> None:
     db = SessionDBChatStore(sessions.MemorySession())
     with pytest.raises(sessions.InvalidSessionIdError):
