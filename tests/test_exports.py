@@ -43,3 +43,19 @@ def test_langchain_adapter_names() -> None:
         "session_history_factory", "to_canonical",
     }
     assert langchain.__all__ == sorted(langchain.__all__)
+
+
+
+def test_llamaindex_adapter_names() -> None:
+    import pytest
+
+    pytest.importorskip("llama_index.core")
+    from adapters import llamaindex
+
+    assert llamaindex.__all__ == sorted(llamaindex.__all__)
+    assert set(llamaindex.__all__) == {
+        "EXTRAS_KEY", "MEMORY_STATE_SUFFIX", "NAMESPACE", "SessionChatStore",
+        "SessionDBChatStore", "from_canonical", "to_canonical",
+    }
+    for name in llamaindex.__all__:
+        assert hasattr(llamaindex, name), name
