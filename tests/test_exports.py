@@ -22,3 +22,16 @@ def test_exported_names() -> None:
 def test_backends_satisfy_the_protocol() -> None:
     assert isinstance(sessions.MemorySession(), sessions.Session)
     assert isinstance(sessions.SQLiteSession(":memory:"), sessions.Session)
+
+
+def test_runner_exported_names() -> None:
+    import adapters.runner
+
+    assert set(adapters.runner.__all__) == {
+        "Agent", "FunctionTool", "MaxTurnsExceeded", "ModelCallError", "RunComplete", "RunResult",
+        "Runner", "RunnerError", "StreamEvent", "TextDelta", "ToolCallEvent", "ToolOutputEvent",
+        "Usage", "function_tool",
+    }
+    assert adapters.runner.__all__ == sorted(adapters.runner.__all__)
+    for name in adapters.runner.__all__:
+        assert hasattr(adapters.runner, name), name
