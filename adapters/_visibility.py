@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["RESPONSES_ITEMS_KEY", "RESPONSES_ONLY_KEY", "is_responses_only", "model_messages"]
+__all__ = ["MODEL_KEYS", "RESPONSES_ITEMS_KEY", "RESPONSES_ONLY_KEY", "is_responses_only", "model_messages"]
 
 RESPONSES_ITEMS_KEY = "x_responses_items"
 """Extra key holding the Responses items a message was made from (Agents SDK adapter)."""
@@ -25,7 +25,7 @@ RESPONSES_ONLY_KEY = "x_responses_only"
 
 # Keys the Chat Completions API accepts on an input message; anything else is ours or
 # another framework's bookkeeping and is left out of the request.
-_MODEL_KEYS = frozenset(
+MODEL_KEYS = frozenset(
     {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
 )
 
@@ -45,8 +45,8 @@ def model_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for message in messages:
         if message.get(RESPONSES_ONLY_KEY) is True:
             continue
-        if message.keys() <= _MODEL_KEYS:
+        if message.keys() <= MODEL_KEYS:
             out.append(message)
         else:
-            out.append({k: v for k, v in message.items() if k in _MODEL_KEYS})
+            out.append({k: v for k, v in message.items() if k in MODEL_KEYS})
     return out

@@ -13,10 +13,13 @@ import itertools
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import openai
+import pytest
 
 
 @dataclass
@@ -154,3 +157,18 @@ class ChatServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    """A running ChatServer on 127.0.0.1."""
+    with ChatServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def chat_aclient(chat_server: ChatServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An AsyncOpenAI client for ``chat_server`` (no retries)."""
+    client = openai.AsyncOpenAI(base_url=chat_server.base_url, api_key="test", max_retries=0)
+    yield client
+    await client.close()

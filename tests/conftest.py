@@ -8,6 +8,9 @@ import pytest
 import sessions
 from tests.backends import FRAMEWORK_BACKENDS, Backend, params
 
+# The local Chat Completions server and its client (fixtures `chat_server`, `chat_aclient`).
+pytest_plugins = ["tests.chat_server"]
+
 
 @pytest.fixture(params=params())
 def backend(request: pytest.FixtureRequest) -> Backend:

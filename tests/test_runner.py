@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import openai
@@ -31,22 +31,11 @@ from tests.chat_server import ChatServer, Reply, calls
 INSTRUCTIONS = "You are a helpful assistant who remembers context"
 
 
-@pytest.fixture
-def server() -> Iterator[ChatServer]:
-    with ChatServer() as running:
-        yield running
 
 
 @pytest.fixture
-async def aclient(server: ChatServer) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def client(server: ChatServer) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0) as sync_client:
+def client(chat_server: ChatServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=chat_server.base_url, api_key="test", max_retries=0) as sync_client:
         yield sync_client
 
 
@@ -64,13 +53,13 @@ ANSWER_1 = "Nice to meet you, Alice!"
 ANSWER_2 = "Your name is Alice and you like Go programming."
 
 
-def _check_alice(server: ChatServer, store: sessions.Session, first: Any, second: Any) -> None:
+def _check_alice(chat_server: ChatServer, store: sessions.Session, first: Any, second: Any) -> None:
     assert first.final_output == ANSWER_1
     assert second.final_output == ANSWER_2
     system = {"role": "system", "content": INSTRUCTIONS}
-    assert server.requests[0]["messages"] == [system, user(ALICE_1)]
+    assert chat_server.requests[0]["messages"] == [system, user(ALICE_1)]
     # The first turn's history appears exactly once, after the instructions.
-    assert server.requests[1]["messages"] == [
+    assert chat_server.requests[1]["messages"] == [
         system, user(ALICE_1), assistant(ANSWER_1), user(ALICE_2),
     ]
     assert store.get("user-alice") == [
@@ -80,34 +69,34 @@ def _check_alice(server: ChatServer, store: sessions.Session, first: Any, second
     assert second.messages == [system, user(ALICE_1), assistant(ANSWER_1), user(ALICE_2), assistant(ANSWER_2)]
 
 
-async def test_alice_two_turns_async(server: ChatServer, aclient: openai.AsyncOpenAI,
+async def test_alice_two_turns_async(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI,
                                      framework_store: sessions.Session) -> None:
-    server.script(Reply(ANSWER_1), Reply(ANSWER_2))
+    chat_server.script(Reply(ANSWER_1), Reply(ANSWER_2))
     agent = Agent("Assistant", instructions=INSTRUCTIONS, model="test-model")
-    runner = Runner(aclient)
+    runner = Runner(chat_aclient)
     first = await runner.run(agent, ALICE_1, session=framework_store, session_id="user-alice")
     second = await runner.run(agent, [user(ALICE_2)], session=framework_store, session_id="user-alice")
-    _check_alice(server, framework_store, first, second)
-    assert server.requests[0]["model"] == "test-model"
+    _check_alice(chat_server, framework_store, first, second)
+    assert chat_server.requests[0]["model"] == "test-model"
 
 
 @pytest.mark.parametrize("kind", ["framework", "memory"])
-def test_alice_two_turns_sync(server: ChatServer, client: openai.OpenAI,
+def test_alice_two_turns_sync(chat_server: ChatServer, client: openai.OpenAI,
                               framework_store: sessions.Session, kind: str) -> None:
     store = framework_store if kind == "framework" else sessions.MemorySession()
-    server.script(Reply(ANSWER_1), Reply(ANSWER_2))
+    chat_server.script(Reply(ANSWER_1), Reply(ANSWER_2))
     agent = Agent("Assistant", instructions=lambda a: INSTRUCTIONS)
     runner = Runner(client)
     first = runner.run_sync(agent, ALICE_1, session=store, session_id="user-alice")
     second = runner.run_sync(agent, ALICE_2, session=store, session_id="user-alice")
-    _check_alice(server, store, first, second)
+    _check_alice(chat_server, store, first, second)
 
 
-async def test_async_run_accepts_a_sync_client(server: ChatServer, client: openai.OpenAI) -> None:
-    server.script(Reply("hi"))
+async def test_async_run_accepts_a_sync_client(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.script(Reply("hi"))
     result = await Runner(client).run(Agent("a"), "hello")
     assert result.final_output == "hi"
-    assert server.requests[0]["messages"] == [user("hello")]
+    assert chat_server.requests[0]["messages"] == [user("hello")]
 
 
 # -- tools --------------------------------------------------------------------------------
@@ -152,8 +141,8 @@ TOOL_REPLY = calls(
 )
 
 
-def _check_tool_turn(server: ChatServer, new: list[dict[str, Any]]) -> None:
-    second = server.requests[1]["messages"]
+def _check_tool_turn(chat_server: ChatServer, new: list[dict[str, Any]]) -> None:
+    second = chat_server.requests[1]["messages"]
     assert second[:2] == [{"role": "system", "content": "Use tools."}, user("go")]
     assert second[2] == TOOL_REPLY.message()
     results = second[3:]
@@ -165,63 +154,63 @@ def _check_tool_turn(server: ChatServer, new: list[dict[str, Any]]) -> None:
     assert "no tool named 'missing'" in results[4]["content"]
     assert results[5]["content"].startswith("Error: invalid arguments")
     assert new == [user("go"), TOOL_REPLY.message(), *results, assistant("done")]
-    tools = {t["function"]["name"]: t["function"] for t in server.requests[0]["tools"]}
+    tools = {t["function"]["name"]: t["function"] for t in chat_server.requests[0]["tools"]}
     assert tools["weather"]["description"] == "Current weather."
     assert tools["weather"]["parameters"]["properties"]["city"] == {
         "type": "string", "description": "Name of the city."}
 
 
-async def test_parallel_tools_errors_and_usage(server: ChatServer, aclient: openai.AsyncOpenAI,
+async def test_parallel_tools_errors_and_usage(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI,
                                                framework_store: sessions.Session) -> None:
     started: list[str] = []
     agent = _tool_agent(started, asyncio.Event())
-    server.script(TOOL_REPLY, Reply("done", usage=(30, 2)))
-    result = await Runner(aclient).run(agent, "go", session=framework_store, session_id="t")
+    chat_server.script(TOOL_REPLY, Reply("done", usage=(30, 2)))
+    result = await Runner(chat_aclient).run(agent, "go", session=framework_store, session_id="t")
     assert sorted(started) == ["Paris", "Rome"]
-    _check_tool_turn(server, result.new_messages)
+    _check_tool_turn(chat_server, result.new_messages)
     assert framework_store.get("t") == result.new_messages
     assert (result.usage.requests, result.usage.input_tokens, result.usage.output_tokens,
             result.usage.total_tokens) == (2, 50, 9, 59)
     assert result.turns == 2
 
 
-def test_sync_run_with_async_tools(server: ChatServer, client: openai.OpenAI,
+def test_sync_run_with_async_tools(chat_server: ChatServer, client: openai.OpenAI,
                                    framework_store: sessions.Session) -> None:
     started: list[str] = []
-    server.script(TOOL_REPLY, Reply("done"))
+    chat_server.script(TOOL_REPLY, Reply("done"))
     # No barrier here: the event would belong to another loop; order and results are checked.
     result = Runner(client).run_sync(_tool_agent(started, None), "go",
                                      session=framework_store, session_id="t")
-    _check_tool_turn(server, result.new_messages)
+    _check_tool_turn(chat_server, result.new_messages)
     assert framework_store.get("t") == result.new_messages
 
 
-async def test_max_turns_raises_and_stores_nothing(server: ChatServer, aclient: openai.AsyncOpenAI,
+async def test_max_turns_raises_and_stores_nothing(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI,
                                                    framework_store: sessions.Session) -> None:
     framework_store.append("s", [user("before"), assistant("kept")])
     agent = Agent("loop", tools=[function_tool(lambda: "again", name="again")])
-    server.script(*(calls((f"c{i}", "again", {})) for i in range(3)))
+    chat_server.script(*(calls((f"c{i}", "again", {})) for i in range(3)))
     with pytest.raises(MaxTurnsExceeded) as raised:
-        await Runner(aclient).run(agent, "loop", session=framework_store, session_id="s", max_turns=2)
+        await Runner(chat_aclient).run(agent, "loop", session=framework_store, session_id="s", max_turns=2)
     assert isinstance(raised.value, RunnerError)
     assert isinstance(raised.value, sessions.SessionError)
     assert raised.value.max_turns == 2
-    assert len(server.requests) == 2
+    assert len(chat_server.requests) == 2
     assert framework_store.get("s") == [user("before"), assistant("kept")]
 
 
-def test_failed_model_call_stores_nothing(server: ChatServer, client: openai.OpenAI,
+def test_failed_model_call_stores_nothing(chat_server: ChatServer, client: openai.OpenAI,
                                           framework_store: sessions.Session) -> None:
     framework_store.append("s", [user("before")])
     agent = Agent("x", tools=[function_tool(lambda: "ok", name="ok")])
-    server.script(calls(("c1", "ok", {})), Reply("overloaded", status=500))
+    chat_server.script(calls(("c1", "ok", {})), Reply("overloaded", status=500))
     with pytest.raises(ModelCallError) as raised:
         Runner(client).run_sync(agent, "hi", session=framework_store, session_id="s")
     assert isinstance(raised.value.__cause__, openai.InternalServerError)
     assert framework_store.get("s") == [user("before")]
 
 
-async def test_streamed_run(server: ChatServer, aclient: openai.AsyncOpenAI,
+async def test_streamed_run(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI,
                             framework_store: sessions.Session) -> None:
     @function_tool
     def lookup(key: str) -> str:
@@ -229,9 +218,9 @@ async def test_streamed_run(server: ChatServer, aclient: openai.AsyncOpenAI,
         return f"value-of-{key}"
 
     agent = Agent("s", tools=[lookup])
-    server.script(calls(("c1", "lookup", {"key": "abc"}), usage=(3, 4)),
+    chat_server.script(calls(("c1", "lookup", {"key": "abc"}), usage=(3, 4)),
                   Reply("The value is value-of-abc.", usage=(5, 6)))
-    events = [e async for e in Runner(aclient).run_streamed(
+    events = [e async for e in Runner(chat_aclient).run_streamed(
         agent, "find abc", session=framework_store, session_id="st")]
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     assert len(deltas) > 1
@@ -253,45 +242,48 @@ async def test_streamed_run(server: ChatServer, aclient: openai.AsyncOpenAI,
         {"role": "tool", "tool_call_id": "c1", "content": "value-of-abc"},
         assistant("The value is value-of-abc."),
     ]
-    assert all(r.get("stream") for r in server.requests)
+    assert all(r.get("stream") for r in chat_server.requests)
 
 
-async def test_failed_stream_stores_nothing(server: ChatServer, aclient: openai.AsyncOpenAI) -> None:
+async def test_failed_stream_stores_nothing(chat_server: ChatServer,
+                                            chat_aclient: openai.AsyncOpenAI) -> None:
     store = sessions.MemorySession()
-    server.script(Reply("down", status=503))
+    chat_server.script(Reply("down", status=503))
     with pytest.raises(ModelCallError):
-        async for _ in Runner(aclient).run_streamed(Agent("s"), "x", session=store, session_id="f"):
+        async for _ in Runner(chat_aclient).run_streamed(Agent("s"), "x", session=store, session_id="f"):
             pass
     assert store.get("f") == []
 
 
-async def test_history_window(server: ChatServer, aclient: openai.AsyncOpenAI,
+async def test_history_window(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI,
                               framework_store: sessions.Session) -> None:
     old = [user(f"m{i}") if i % 2 == 0 else assistant(f"m{i}") for i in range(10)]
     framework_store.append("w", old)
-    server.script(Reply("ok"))
-    await Runner(aclient).run(Agent("w", instructions="sys"), "new", session=framework_store,
+    chat_server.script(Reply("ok"))
+    await Runner(chat_aclient).run(Agent("w", instructions="sys"), "new", session=framework_store,
                               session_id="w", history_limit=3)
-    assert server.requests[0]["messages"] == [{"role": "system", "content": "sys"}, *old[-3:], user("new")]
+    assert chat_server.requests[0]["messages"] == [
+        {"role": "system", "content": "sys"}, *old[-3:], user("new")]
     assert framework_store.get("w") == [*old, user("new"), assistant("ok")]
 
 
 async def test_responses_only_messages_and_extra_keys_are_not_sent(
-        server: ChatServer, aclient: openai.AsyncOpenAI) -> None:
+        chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI) -> None:
     store = sessions.MemorySession()
     opaque = {"role": "assistant", "content": "", RESPONSES_ONLY_KEY: True,
               RESPONSES_ITEMS_KEY: [{"type": "reasoning", "id": "rs_1", "summary": []}]}
     tagged = {"role": "user", "content": "hi", "id": "lc-1", "additional_kwargs": {}}
     store.append("o", [tagged, opaque, assistant("hello")])
-    server.script(Reply("ok"))
-    await Runner(aclient).run(Agent("o"), "again", session=store, session_id="o")
-    assert server.requests[0]["messages"] == [user("hi"), assistant("hello"), user("again")]
+    chat_server.script(Reply("ok"))
+    await Runner(chat_aclient).run(Agent("o"), "again", session=store, session_id="o")
+    assert chat_server.requests[0]["messages"] == [user("hi"), assistant("hello"), user("again")]
     assert store.get("o")[:3] == [tagged, opaque, assistant("hello")]
 
 
-async def test_bad_arguments_fail_before_any_call(server: ChatServer, aclient: openai.AsyncOpenAI) -> None:
+async def test_bad_arguments_fail_before_any_call(chat_server: ChatServer,
+                                                  chat_aclient: openai.AsyncOpenAI) -> None:
     store = sessions.MemorySession()
-    runner = Runner(aclient)
+    runner = Runner(chat_aclient)
     agent = Agent("b")
     with pytest.raises(sessions.InvalidMessageError):
         await runner.run(agent, [{"content": "no role"}], session=store, session_id="b")
@@ -311,16 +303,16 @@ async def test_bad_arguments_fail_before_any_call(server: ChatServer, aclient: o
         Agent("dup", tools=[function_tool(lambda: 1, name="t"), function_tool(lambda: 2, name="t")])
     with pytest.raises(sessions.InvalidArgumentError):
         Agent("m", model_settings={"messages": []})
-    assert server.requests == []
+    assert chat_server.requests == []
     assert store.get("b") == []
 
 
-async def test_model_settings_are_sent(server: ChatServer, aclient: openai.AsyncOpenAI) -> None:
-    server.script(Reply("ok"))
-    await Runner(aclient).run(Agent("m", model_settings={"temperature": 0.25, "max_tokens": 9}), "x")
-    assert server.requests[0]["temperature"] == 0.25
-    assert server.requests[0]["max_tokens"] == 9
-    assert "tools" not in server.requests[0]
+async def test_model_settings_are_sent(chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI) -> None:
+    chat_server.script(Reply("ok"))
+    await Runner(chat_aclient).run(Agent("m", model_settings={"temperature": 0.25, "max_tokens": 9}), "x")
+    assert chat_server.requests[0]["temperature"] == 0.25
+    assert chat_server.requests[0]["max_tokens"] == 9
+    assert "tools" not in chat_server.requests[0]
 
 
 # -- function_tool ------------------------------------------------------------------------
