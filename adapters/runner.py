@@ -45,6 +45,7 @@ tool's result, as do unknown tool names and invalid arguments.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -546,7 +547,7 @@ class Runner:
         """The blocking form of :meth:`run`; needs an ``openai.OpenAI`` client.
 
         Sync tools run one after the other; async tools of one turn run concurrently on a
-        private event loop (so do not call this from inside a running event loop).
+        private event loop (in a worker thread when called from inside a running loop).
         """
         if not isinstance(self.client, openai.OpenAI):
             raise InvalidArgumentError("run_sync needs an openai.OpenAI client", operation="run")
@@ -578,15 +579,22 @@ class Runner:
 def _run_tools_sync(agent: Agent, calls: list[dict[str, Any]]) -> list[ToolOutputEvent]:
     prepared = _prepare_calls(agent, calls)
     outputs: dict[int, ToolOutputEvent] = {}
-    concurrent = [i for i, c in enumerate(prepared)
-                  if c.tool is not None and c.error is None and c.tool.is_async]
+    concurrent_calls = [i for i, c in enumerate(prepared)
+                        if c.tool is not None and c.error is None and c.tool.is_async]
     for index, call in enumerate(prepared):
-        if index not in concurrent:
+        if index not in concurrent_calls:
             outputs[index] = _invoke_sync(call)
-    if concurrent:
+    if concurrent_calls:
         async def gather() -> list[ToolOutputEvent]:
-            return await asyncio.gather(*(_invoke_async(prepared[i]) for i in concurrent))
+            return await asyncio.gather(*(_invoke_async(prepared[i]) for i in concurrent_calls))
 
-        for index, output in zip(concurrent, asyncio.run(gather()), strict=True):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            gathered = asyncio.run(gather())
+        else:  # called from async code: the private loop needs a thread of its own
+            with concurrent.futures.ThreadPoolExecutor(1) as worker:
+                gathered = worker.submit(asyncio.run, gather()).result()
+        for index, output in zip(concurrent_calls, gathered, strict=True):
             outputs[index] = output
     return [outputs[i] for i in range(len(prepared))]

@@ -384,3 +384,37 @@ def test_function_tool_sphinx_docstring_and_errors() -> None:
         function_tool(lambda *args: None, name="star")
     with pytest.raises(sessions.InvalidArgumentError):
         function_tool(lambda: None)  # "<lambda>" is not a valid tool name
+
+
+async def test_cancelled_run_stores_nothing(chat_server: ChatServer,
+                                            chat_aclient: openai.AsyncOpenAI) -> None:
+    store = sessions.MemorySession()
+    entered = asyncio.Event()
+
+    @function_tool
+    async def slow() -> str:
+        """Never finishes on its own."""
+        entered.set()
+        await asyncio.sleep(60)
+        return "late"
+
+    chat_server.script(calls(("c1", "slow", {})))
+    task = asyncio.ensure_future(Runner(chat_aclient).run(
+        Agent("c", tools=[slow]), "go", session=store, session_id="c"))
+    await asyncio.wait_for(entered.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.get("c") == []
+
+
+async def test_run_sync_with_async_tools_inside_a_running_loop(chat_server: ChatServer,
+                                                               client: openai.OpenAI) -> None:
+    @function_tool
+    async def ping() -> str:
+        """Answer pong."""
+        return "pong"
+
+    chat_server.script(calls(("c1", "ping", {})), Reply("done"))
+    result = Runner(client).run_sync(Agent("p", tools=[ping]), "go")
+    assert result.new_messages[2] == {"role": "tool", "tool_call_id": "c1", "content": "pong"}
