@@ -25,7 +25,8 @@ message, role assistant               assistant; ``output_text`` parts joined by
                                       newline into ``content``, ``refusal`` -> refusal
 function_call (one or several)        ``tool_calls`` of the assistant message just
                                       before them (a new one with ``content: None``
-                                      if there is none)
+                                      if there is none; text right after such
+                                      calls joins their message)
 function_call_output                  tool message (``call_id`` -> ``tool_call_id``);
                                       text parts kept
 anything else (reasoning, hosted      a *Responses-only* message (below)
@@ -172,7 +173,6 @@ class _Builder:
             self.flush()
             self._emit({"role": role, "content": _content_to_chat(item["content"])}, [item])
         elif _is_message(item) and role == "assistant":
-            self.flush()
             content = item["content"]
             if isinstance(content, str):
                 text: str | None = content
@@ -183,10 +183,19 @@ class _Builder:
                 text = "\n".join(texts) if texts else None
                 refusals = [p["refusal"] for p in parts if p.get("type") == "refusal"
                             and isinstance(p.get("refusal"), str)]
-            self.assistant = {"role": "assistant", "content": text}
+            pending = self.assistant
+            if (pending is not None and pending.get("tool_calls") and pending["content"] is None
+                    and "refusal" not in pending):
+                # A streamed turn may list its calls before its text: one assistant
+                # message, so the calls stay directly before their results.
+                pending["content"] = text
+                self.group.append(item)
+            else:
+                self.flush()
+                pending = {"role": "assistant", "content": text}
+                self.assistant, self.group = pending, [item]
             if refusals:
-                self.assistant["refusal"] = "\n".join(refusals)
-            self.group = [item]
+                pending["refusal"] = "\n".join(refusals)
         elif kind == "function_call" and isinstance(item.get("call_id"), str):
             if self.assistant is None:
                 self.assistant, self.group = {"role": "assistant", "content": None}, []

@@ -159,6 +159,17 @@ def test_messages_round_trip_through_items() -> None:
     assert items_to_messages(messages_to_items(canonical)) == canonical
 
 
+def test_calls_listed_before_their_text_make_one_assistant_message() -> None:
+    items = [CONVERTIBLE[6], CONVERTIBLE[5], CONVERTIBLE[8]]
+    messages = items_to_messages(copy.deepcopy(items))
+    assert model_messages(messages) == [
+        {"role": "assistant", "content": "calling", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "one"},
+    ]
+    assert messages_to_items(messages) == items
+
+
 def test_kept_items_are_ignored_once_the_message_is_rewritten() -> None:
     [message] = items_to_messages([CONVERTIBLE[5]])
     assert messages_to_items([message]) == [CONVERTIBLE[5]]
