@@ -229,3 +229,18 @@ async def test_cancelled_pop_item_completes() -> None:
             break
         await asyncio.sleep(0.01)
     assert await session.get_items() == CONVERTIBLE[5:7]
+
+
+async def test_streamed_agents_run_keeps_the_same_history(chat_server: ChatServer,
+                                                          chat_aclient: openai.AsyncOpenAI) -> None:
+    store = sessions.MemorySession()
+    session = AgentsSession(store, "streamed")
+    chat_server.script(calls(("call_1", "get_weather", {"city": "Paris"})),
+                       Reply("It is sunny in Paris, Alice."))
+    result = agents.Runner.run_streamed(sdk_agent(chat_aclient), "Weather in Paris? I'm Alice.",
+                                        session=session)
+    async for _ in result.stream_events():
+        pass
+    assert result.final_output == "It is sunny in Paris, Alice."
+    assert model_messages(store.get("streamed")) == FIRST_TURN
+    assert all(r.get("stream") for r in chat_server.requests)
