@@ -63,7 +63,7 @@ from ._visibility import MODEL_KEYS, RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
 
 try:
     import agents  # noqa: F401 - the extra this adapter belongs to
-except ImportError as error:  # pragma: no cover - exercised without the extra only
+except ImportError as error:
     raise MissingDependencyError("openai-agents", "agents", feature="adapters.openai_agents") from error
 
 if TYPE_CHECKING:

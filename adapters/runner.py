@@ -60,7 +60,7 @@ from ._visibility import model_messages
 try:
     import openai
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
-except ImportError as error:  # pragma: no cover - exercised without the extra only
+except ImportError as error:
     raise MissingDependencyError("openai", "openai", feature="adapters.runner") from error
 
 __all__ = [

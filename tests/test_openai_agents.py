@@ -244,3 +244,13 @@ async def test_streamed_agents_run_keeps_the_same_history(chat_server: ChatServe
     assert result.final_output == "It is sunny in Paris, Alice."
     assert model_messages(store.get("streamed")) == FIRST_TURN
     assert all(r.get("stream") for r in chat_server.requests)
+
+
+def test_missing_agents_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "agents", None)  # what an absent package looks like
+    monkeypatch.delitem(sys.modules, "adapters.openai_agents")
+    with pytest.raises(sessions.MissingDependencyError, match=r"session-layer\[agents\]"):
+        importlib.import_module("adapters.openai_agents")

@@ -418,3 +418,13 @@ async def test_run_sync_with_async_tools_inside_a_running_loop(chat_server: Chat
     chat_server.script(calls(("c1", "ping", {})), Reply("done"))
     result = Runner(client).run_sync(Agent("p", tools=[ping]), "go")
     assert result.new_messages[2] == {"role": "tool", "tool_call_id": "c1", "content": "pong"}
+
+
+def test_missing_openai_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # what an absent package looks like
+    monkeypatch.delitem(sys.modules, "adapters.runner")
+    with pytest.raises(sessions.MissingDependencyError, match=r"session-layer\[openai\]"):
+        importlib.import_module("adapters.runner")
