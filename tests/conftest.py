@@ -16,6 +16,9 @@ def _servers_started_by_tests() -> Iterator[None]:
     yield
     stop_cluster()
 
+# The local Chat Completions server and its client (fixtures `chat_server`, `chat_aclient`).
+pytest_plugins = ["tests.chat_server"]
+
 
 @pytest.fixture(params=params())
 def backend(request: pytest.FixtureRequest) -> Backend:

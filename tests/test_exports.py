@@ -59,3 +59,25 @@ def test_llamaindex_adapter_names() -> None:
     }
     for name in llamaindex.__all__:
         assert hasattr(llamaindex, name), name
+
+
+
+def test_runner_exported_names() -> None:
+    import adapters.runner
+
+    assert set(adapters.runner.__all__) == {
+        "Agent", "FunctionTool", "MaxTurnsExceeded", "ModelCallError", "RunComplete", "RunResult",
+        "Runner", "RunnerError", "StreamEvent", "TextDelta", "ToolCallEvent", "ToolOutputEvent",
+        "Usage", "function_tool",
+    }
+    assert adapters.runner.__all__ == sorted(adapters.runner.__all__)
+    for name in adapters.runner.__all__:
+        assert hasattr(adapters.runner, name), name
+
+
+def test_openai_agents_exported_names() -> None:
+    import adapters.openai_agents
+
+    assert adapters.openai_agents.__all__ == ["AgentsSession", "items_to_messages", "messages_to_items"]
+    for name in adapters.openai_agents.__all__:
+        assert hasattr(adapters.openai_agents, name), name
