@@ -178,9 +178,8 @@ def _langchain_history(spec: Spec, history_factory: Callable[[str], Any], close:
 def session_layer_langchain(
     spec: Spec, location: str, namespace: str, *, url: str, limit: int | None = None
 ) -> Store:
-    from adapters.langchain import SessionChatMessageHistory  # type: ignore[import-not-found]
-
     import sessions
+    from adapters.langchain import SessionChatMessageHistory  # type: ignore[import-not-found]
 
     store = sessions.connect(url.replace("{dir}", location).replace("{uid}", namespace))
     histories: dict[str, Any] = {}
@@ -266,9 +265,8 @@ def _llama_chat_store(
 
 
 def session_layer_llamaindex(spec: Spec, location: str, namespace: str, *, url: str) -> Store:
-    from adapters.llamaindex import SessionChatStore  # type: ignore[import-not-found]
-
     import sessions
+    from adapters.llamaindex import SessionChatStore  # type: ignore[import-not-found]
 
     store = sessions.connect(url.replace("{dir}", location).replace("{uid}", namespace))
     chat_store = SessionChatStore(store)
