@@ -14,6 +14,7 @@ never be mistaken for a message, and a message can never be mistaken for it.
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -49,7 +50,11 @@ MAX_SESSION_ID_BYTES = 1024
 
 _MAX_DEPTH = 64
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+# The decoder's scanner parses one JSON value starting at an index and says where it
+# ended; decode() wraps it in whitespace handling that our compact records never need.
+_scan = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
 
 
 def check_session_id(session_id: object, operation: str) -> str:
@@ -229,15 +234,23 @@ def decode_record(record: str | bytes, session_id: str | None = None,
 
 def decode_records(records: Sequence[str | bytes], session_id: str | None = None,
                    operation: str | None = None) -> list[Message]:
-    """Decode a sequence of records, oldest first."""
+    """Decode a sequence of records, oldest first.
+
+    Each record is parsed on its own and must be exactly one JSON object, so a damaged
+    record can never merge with its neighbours. The fast path scans each record's text
+    directly (about half the cost of ``json.loads`` per record); anything it does not
+    accept (surrounding whitespace, bytes that are not UTF-8, damage) is decoded again
+    one by one by :func:`decode_record`, which names the problem.
+    """
+    values: list[Message] = []
+    add = values.append
     try:
-        values = [_decode(r if isinstance(r, str) else r.decode("utf-8")) for r in records]
-    except (ValueError, TypeError):
+        for record in records:
+            text = record if type(record) is str else record.decode("utf-8")  # type: ignore[union-attr]
+            value, end = _scan(text, 0)
+            if end != len(text) or type(value) is not dict:
+                raise ValueError
+            add(value)
+    except (ValueError, TypeError, StopIteration):
         return [decode_record(r, session_id, operation) for r in records]
-    for value in values:
-        if type(value) is not dict:
-            raise CorruptRecordError(
-                f"stored record is a {type(value).__name__}, not a message",
-                session_id=session_id, operation=operation,
-            )
     return values
