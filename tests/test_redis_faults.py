@@ -199,6 +199,39 @@ def test_a_hung_server_times_out_and_the_same_store_recovers(own_server: RedisSe
     store.close()
 
 
+def test_a_restart_between_calls_is_invisible_to_the_next_call(own_server: RedisServer) -> None:
+    store = RedisSession(host="127.0.0.1", port=own_server.port, socket_timeout=TIMEOUT)
+    store.append("s", batch(0))
+    own_server.stop()  # the idle connection the store keeps is now closed by the peer
+    own_server.start()
+    store.append("s", batch(1))  # reconnects before sending: no error, nothing sent twice
+    assert batches_in(store.get("s")) == [0, 1]
+    store.close()
+
+
+def _append_in_child(store: RedisSession, start: Any) -> None:
+    start.wait()
+    for number in range(1000, 1200):
+        store.append("s", batch(number))
+
+
+def test_a_forked_child_uses_connections_of_its_own(shared_prefix: str) -> None:
+    store = RedisSession(f"redis://{SHARED_HOST}:{SHARED_PORT}/0?prefix={shared_prefix}")
+    store.append("s", batch(0))  # the parent now holds an idle connection
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    child = context.Process(target=_append_in_child, args=(store, start))
+    child.start()
+    start.set()
+    for number in range(1, 201):  # at the same time as the child: one socket would cross replies
+        store.append("s", batch(number))
+    child.join()
+    assert child.exitcode == 0
+    numbers = batches_in(store.get("s"))
+    assert sorted(numbers) == [0, *range(1, 201), *range(1000, 1200)]
+    store.close()
+
+
 # -- (c) TTL expiry removes a whole session at once -----------------------------------------------------
 
 _BOTH_EXIST = "return redis.call('EXISTS', KEYS[1]) + redis.call('EXISTS', KEYS[2])"
