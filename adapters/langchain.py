@@ -40,12 +40,11 @@ message classes have no canonical form and raise :class:`InvalidMessageError`.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from adapters._gc import collector_paused
 from sessions._base import Session
 from sessions._errors import (
     CorruptRecordError,
@@ -593,29 +592,6 @@ _fast_path = _assembles_like_validation()
 
 # -- the chat history -------------------------------------------------------------------------
 
-#: Reads of at least this many messages are converted with the cyclic GC paused.
-_GC_PAUSE_FROM = 1000
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a long history is converted.
-
-    Converting builds many small acyclic objects, which reference counting frees on its
-    own; the cyclic collector would only scan the whole heap again and again (about
-    half the time of a 10,000-message read in a large process). It is resumed at once,
-    and only if it was running.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 class SessionChatMessageHistory(BaseChatMessageHistory):
     """A LangChain chat history kept in a :class:`sessions.Session` under one session id.
 
@@ -626,7 +602,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
     The async methods call the store's async methods, so they never block the event
     loop on I/O; turning records into message objects runs on the loop (about 5 µs a
     message), which a window keeps short. While a read of 1,000 messages or more is
-    converted, Python's cyclic garbage collector is paused (see :func:`_gc_paused`).
+    converted, Python's cyclic garbage collector is paused (see :mod:`adapters._gc`).
 
     Messages that cannot be stored raise :class:`sessions.InvalidMessageError` naming
     their index, and nothing of the batch is stored.
@@ -643,9 +619,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
     def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
         try:
-            if len(stored) < _GC_PAUSE_FROM:
-                return [from_canonical(message) for message in stored]
-            with _gc_paused():
+            with collector_paused(len(stored)):
                 return [from_canonical(message) for message in stored]
         except InvalidMessageError as error:
             raise CorruptRecordError(

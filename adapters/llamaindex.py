@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
+from adapters._gc import collector_paused
 from sessions import (
     ConfigurationError,
     CorruptRecordError,
@@ -443,10 +444,10 @@ def from_canonical(message: Mapping[str, Any]) -> ChatMessage:
         return from_canonical(portable)
 
 
-def _from_canonical_all(messages: Iterable[Mapping[str, Any]], session_id: str,
-                        operation: str) -> list[ChatMessage]:
+def _from_canonical_all(messages: list[Message], session_id: str, operation: str) -> list[ChatMessage]:
     try:
-        return [from_canonical(message) for message in messages]
+        with collector_paused(len(messages)):
+            return [from_canonical(message) for message in messages]
     except InvalidMessageError as error:
         raise CorruptRecordError(
             f"stored message cannot be read as a ChatMessage: {error.reason}",

@@ -547,9 +547,9 @@ def test_values_validation_would_change_go_through_validation(
 def test_long_reads_pause_the_collector_only_while_converting(memory_store: sessions.Session) -> None:
     import gc
 
-    import adapters.langchain as adapter
+    from adapters._gc import PAUSE_FROM
 
-    count = adapter._GC_PAUSE_FROM
+    count = PAUSE_FROM
     turns = [HumanMessage(f"q{i}") if i % 2 == 0 else AIMessage(f"a{i}") for i in range(count)]
     history = SessionChatMessageHistory(memory_store, "long")
     history.add_messages(turns)
