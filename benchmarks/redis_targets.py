@@ -94,8 +94,10 @@ def main() -> None:
             results["append+dumps"][0].extend(ours)
             results["append+dumps"][1].extend(theirs)
 
-            empty, full = paired(lambda i, r=round_number: store.append(f"new-{r}-{i}", [MESSAGE]),
-                                 lambda i: store.append(big, [MESSAGE]), 400)
+            def append_to_new(i: int, r: int = round_number) -> None:
+                store.append(f"new-{r}-{i}", [MESSAGE])
+
+            empty, full = paired(append_to_new, lambda i: store.append(big, [MESSAGE]), 400)
             results["history"][0].extend(full)
             results["history"][1].extend(empty)
 

@@ -53,10 +53,20 @@ class Spec:
     name: str
     engine: str  # memory | file | sqlite | redis | postgres
     kind: str  # ours | comparison | floor
-    durability: str
+    durability: str  # shown next to the figures; {redis} / {postgres}: the server's settings
     opener: str  # "module:function" taking (location, **options)
     options: dict[str, Any] = field(default_factory=dict)
     needs: str = ""  # import that must succeed, else the store is "not installed"
+    #: What an acknowledged append survives, as a class: stores are compared like with
+    #: like only within one level ("memory", "page cache", "fsync", "NORMAL", "FULL",
+    #: "server").
+    level: str = "server"
+    #: True for the setting a user gets without configuring anything.
+    default: bool = True
+    #: Reads return objects the store keeps in this process (never reading its file, so
+    #: never seeing what other processes wrote): not comparable with stores that read
+    #: what is stored.
+    memory_reads: bool = False
 
 
 @dataclass
@@ -69,6 +79,12 @@ class Store:
     append_exchange: Callable[..., Any] | None = None  # (session_id) -> None: TOOL_EXCHANGE
     fidelity: Callable[..., Any] | None = None  # (session_id) -> bool: exchange intact
     close: Callable[[], Any] = lambda: None
+    #: (session_id) -> int: how many messages a fresh reader finds (after other processes
+    #: wrote); by default ``len(read_all(session_id))``.
+    count_fresh: Callable[..., Any] | None = None
+    #: Release connections, keep the data: what a concurrent writer calls when done
+    #: (``close`` also removes what the benchmark wrote to a shared server).
+    disconnect: Callable[[], Any] = lambda: None
 
 
 def open_store(spec: Spec, location: str, namespace: str) -> Store:
@@ -95,6 +111,29 @@ def new_namespace() -> str:
     return "b" + uuid.uuid4().hex[:10]
 
 
+def drop_postgres_tables(prefix: str) -> None:
+    """Drop every table of the benchmark whose name starts with ``prefix``."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND starts_with(tablename, %s)", (prefix,))]
+        for name in names:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def delete_redis_keys(prefix: str) -> None:
+    """Delete every key of the benchmark that starts with ``prefix``."""
+    import redis
+
+    with redis.Redis.from_url(REDIS_URL) as client:
+        pattern = "".join("\\" + c if c in "\\*?[]^" else c for c in prefix) + "*"
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.unlink(key)
+
+
 # -- ours ---------------------------------------------------------------------------------
 
 
@@ -102,15 +141,31 @@ def _chunks(count: int, size: int = 5000) -> list[int]:
     return [min(size, count - start) for start in range(0, count, size)]
 
 
+def _connect(url: str, location: str, namespace: str) -> tuple[Any, Callable[[], None]]:
+    """Our store at ``url``, and how to close it and remove what the benchmark wrote."""
+    import sessions
+
+    store: Any = sessions.connect(url.replace("{dir}", location).replace("{uid}", namespace))
+
+    def close() -> None:
+        store.close()
+        if url.startswith("postgres"):
+            drop_postgres_tables(f"bench_{namespace}_")
+        elif url.startswith("redis"):
+            delete_redis_keys(f"bench:{namespace}:")
+
+    return store, close
+
+
 def session_layer(spec: Spec, location: str, namespace: str, *, url: str, wrap: str = "") -> Store:
     import sessions
 
-    url = url.replace("{dir}", location).replace("{uid}", namespace)
-    store: Any = sessions.connect(url)
+    store, close = _connect(url, location, namespace)
+    disconnect = store.close
     if "encrypt" in wrap:
-        store = sessions.with_encryption(store, b"k" * 32)  # type: ignore[attr-defined]
+        store = sessions.with_encryption(store, b"k" * 32)
     if "compress" in wrap:
-        store = sessions.with_compression(store)  # type: ignore[attr-defined]
+        store = sessions.with_compression(store)
 
     def prefill(session_id: str, count: int) -> None:
         for size in _chunks(count):
@@ -127,7 +182,8 @@ def session_layer(spec: Spec, location: str, namespace: str, *, url: str, wrap: 
         prefill=prefill,
         append_exchange=lambda session_id: store.append(session_id, TOOL_EXCHANGE),
         fidelity=fidelity,
-        close=store.close,
+        close=close,
+        disconnect=disconnect,
     )
 
 
@@ -178,10 +234,9 @@ def _langchain_history(spec: Spec, history_factory: Callable[[str], Any], close:
 def session_layer_langchain(
     spec: Spec, location: str, namespace: str, *, url: str, limit: int | None = None
 ) -> Store:
-    import sessions
-    from adapters.langchain import SessionChatMessageHistory  # type: ignore[import-not-found]
+    from adapters.langchain import SessionChatMessageHistory
 
-    store = sessions.connect(url.replace("{dir}", location).replace("{uid}", namespace))
+    store, close = _connect(url, location, namespace)
     histories: dict[str, Any] = {}
 
     def history(session_id: str) -> Any:
@@ -189,9 +244,10 @@ def session_layer_langchain(
             histories[session_id] = SessionChatMessageHistory(store, session_id)
         return histories[session_id]
 
-    result = _langchain_history(spec, history, store.close)
+    result = _langchain_history(spec, history, close)
     window = lambda session_id, n: SessionChatMessageHistory(store, session_id, limit=n).messages  # noqa: E731
     result.window = window
+    result.disconnect = store.close
     return result
 
 
@@ -265,12 +321,11 @@ def _llama_chat_store(
 
 
 def session_layer_llamaindex(spec: Spec, location: str, namespace: str, *, url: str) -> Store:
-    import sessions
-    from adapters.llamaindex import SessionChatStore  # type: ignore[import-not-found]
+    from adapters.llamaindex import SessionChatStore
 
-    store = sessions.connect(url.replace("{dir}", location).replace("{uid}", namespace))
+    store, close = _connect(url, location, namespace)
     chat_store = SessionChatStore(store)
-    result = _llama_chat_store(spec, chat_store, close=store.close)
+    result = _llama_chat_store(spec, chat_store, close=close)
 
     def prefill(session_id: str, count: int) -> None:
         # The same stored state as add_message() count times, in large batches.
@@ -279,6 +334,7 @@ def session_layer_llamaindex(spec: Spec, location: str, namespace: str, *, url: 
 
     result.prefill = prefill
     result.window = lambda session_id, n: SessionChatStore(store, window=n).get_messages(session_id)
+    result.disconnect = store.close
     return result
 
 
@@ -305,18 +361,37 @@ def lc_file(spec: Spec, location: str, namespace: str) -> Store:
     return result
 
 
-def lc_sql_sqlite(spec: Spec, location: str, namespace: str) -> Store:
-    from langchain_community.chat_message_histories import SQLChatMessageHistory
+def _sqlite_wal_normal(engine: Any) -> None:
+    """Give every connection of a SQLAlchemy engine WAL and synchronous=NORMAL (our
+    SQLite default), through SQLAlchemy's public connect event."""
+    from sqlalchemy import event
 
-    url = f"sqlite:///{location}/lc_sql.db"
-    engines: dict[str, Any] = {}
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+
+
+def lc_sql_sqlite(spec: Spec, location: str, namespace: str, *, wal: bool = False) -> Store:
+    from langchain_community.chat_message_histories import SQLChatMessageHistory
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{location}/lc_sql.db")
+    if wal:
+        _sqlite_wal_normal(engine)
+    histories: dict[str, Any] = {}
 
     def history(session_id: str) -> Any:
-        if session_id not in engines:
-            engines[session_id] = SQLChatMessageHistory(session_id, connection=url)
-        return engines[session_id]
+        if session_id not in histories:
+            histories[session_id] = SQLChatMessageHistory(session_id, connection=engine)
+        return histories[session_id]
 
-    return _langchain_history(spec, history, lambda: None)
+    result = _langchain_history(spec, history, engine.dispose)
+    result.disconnect = engine.dispose
+    return result
 
 
 def lc_postgres(spec: Spec, location: str, namespace: str) -> Store:
@@ -328,21 +403,63 @@ def lc_postgres(spec: Spec, location: str, namespace: str) -> Store:
     PostgresChatMessageHistory.create_tables(conn, table)
 
     def history(session_id: str) -> Any:
-        return PostgresChatMessageHistory(table, session_id, sync_connection=conn)
+        # It accepts only UUIDs as session ids: the same name always maps to the same one.
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, session_id))
+        return PostgresChatMessageHistory(table, key, sync_connection=conn)
 
     def close() -> None:
         PostgresChatMessageHistory.drop_table(conn, table)
         conn.close()
 
-    return _langchain_history(spec, history, close)
+    result = _langchain_history(spec, history, close)
+    result.disconnect = conn.close
+    return result
+
+
+def _simple_store_writer(chat_store: Any, path: Path) -> Callable[[], None]:
+    """How to persist a SimpleChatStore after each add.
+
+    ``persist()`` writes ``model_dump_json()`` of the whole store. Where that fails
+    (llama-index-core's serializer of ``ChatMessage`` under pydantic 2.14 raises
+    ``PydanticSerializationError``), the benchmark writes the same document itself:
+    every message's ``model_dump_json()``, the whole file each time.
+    """
+    from llama_index.core.llms import ChatMessage
+    from llama_index.core.storage.chat_store import SimpleChatStore
+
+    probe = SimpleChatStore()
+    probe.add_message("probe", ChatMessage(role="user", content="probe"))
+    try:
+        probe.model_dump_json()
+    except Exception:
+        pass
+    else:
+        return lambda: chat_store.persist(str(path))
+
+    def write() -> None:
+        keys = ",".join(
+            json.dumps(key) + ":[" + ",".join(m.model_dump_json() for m in messages) + "]"
+            for key, messages in chat_store.store.items()
+        )
+        path.write_text('{"store":{' + keys + '},"class_name":"SimpleChatStore"}', encoding="utf-8")
+
+    return write
+
+
+def _load_simple_store(path: Path) -> Any:
+    from llama_index.core.storage.chat_store import SimpleChatStore
+
+    return SimpleChatStore.from_persist_path(str(path)) if path.exists() else SimpleChatStore()
 
 
 def li_simple(spec: Spec, location: str, namespace: str) -> Store:
-    from llama_index.core.storage.chat_store import SimpleChatStore
-
-    path = str(Path(location) / "simple_chat_store.json")
-    chat_store = SimpleChatStore()
-    return _llama_chat_store(spec, chat_store, after_write=lambda: chat_store.persist(path))
+    # Like an application worker: load what is persisted, keep it in memory, persist
+    # the whole store after every add.
+    path = Path(location) / "simple_chat_store.json"
+    chat_store = _load_simple_store(path)
+    result = _llama_chat_store(spec, chat_store, after_write=_simple_store_writer(chat_store, path))
+    result.count_fresh = lambda session_id: len(_load_simple_store(path).get_messages(session_id))
+    return result
 
 
 def li_redis(spec: Spec, location: str, namespace: str) -> Store:
@@ -361,12 +478,7 @@ def li_redis(spec: Spec, location: str, namespace: str) -> Store:
     result.fidelity = lambda session_id: inner_fidelity(prefix + session_id)  # type: ignore[misc]
 
     def close() -> None:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=prefix + "*", count=1000):
-            client.delete(key)
-        client.close()
+        delete_redis_keys(prefix)
 
     result.close = close
     return result
@@ -385,22 +497,21 @@ def li_postgres(spec: Spec, location: str, namespace: str) -> Store:
     )
 
     def close() -> None:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            for name in (table, f"data_{table}"):
-                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        drop_postgres_tables(table)
+        drop_postgres_tables(f"data_{table}")
 
     return _llama_chat_store(spec, chat_store, close=close)
 
 
-def li_sqlalchemy(spec: Spec, location: str, namespace: str) -> Store:
+def li_sqlalchemy(spec: Spec, location: str, namespace: str, *, wal: bool = False) -> Store:
     from llama_index.core.llms import ChatMessage
     from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
+    from sqlalchemy.ext.asyncio import create_async_engine
 
-    chat_store = SQLAlchemyChatStore(
-        table_name="chat", async_database_uri=f"sqlite+aiosqlite:///{location}/li_sql.db"
-    )
+    engine = create_async_engine(f"sqlite+aiosqlite:///{location}/li_sql.db")
+    if wal:
+        _sqlite_wal_normal(engine.sync_engine)
+    chat_store = SQLAlchemyChatStore(table_name="chat", async_engine=engine)
     message = ChatMessage(role="user", content=TEXT)
 
     async def append_one(session_id: str) -> None:
@@ -465,10 +576,23 @@ def _agents_store(
     return Store(spec, append_one, window, read_all, prefill, append_exchange, fidelity, close)
 
 
-def agents_sqlite(spec: Spec, location: str, namespace: str) -> Store:
+def agents_sqlite(spec: Spec, location: str, namespace: str, *, synchronous: str = "") -> Store:
     from agents import SQLiteSession
 
-    return _agents_store(spec, lambda session_id: SQLiteSession(session_id, f"{location}/agents.db"))
+    session_class: type[Any] = SQLiteSession
+    if synchronous:
+        # The SDK has no setting for it; its per-connection setup hook is extended.
+        if not callable(getattr(SQLiteSession, "_configure_connection", None)):
+            raise RuntimeError("this openai-agents version has no connection setup hook to extend")
+
+        class Configured(SQLiteSession):
+            @staticmethod
+            def _configure_connection(conn: sqlite3.Connection) -> None:
+                SQLiteSession._configure_connection(conn)
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+
+        session_class = Configured
+    return _agents_store(spec, lambda session_id: session_class(session_id, f"{location}/agents.db"))
 
 
 def agents_redis(spec: Spec, location: str, namespace: str) -> Store:
@@ -476,7 +600,9 @@ def agents_redis(spec: Spec, location: str, namespace: str) -> Store:
 
     prefix = f"bench:ar:{namespace}"
     return _agents_store(
-        spec, lambda session_id: RedisSession.from_url(session_id, url=REDIS_URL, key_prefix=prefix)
+        spec,
+        lambda session_id: RedisSession.from_url(session_id, url=REDIS_URL, key_prefix=prefix),
+        lambda: delete_redis_keys(prefix),
     )
 
 
@@ -487,7 +613,13 @@ def agents_sqlalchemy(spec: Spec, location: str, namespace: str) -> Store:
     base = POSTGRES_DSN.split("://", 1)[1]
     suffix = namespace
     engine = create_async_engine(f"postgresql+asyncpg://{base}")
-    return _agents_store(
+
+    async def close() -> None:
+        await engine.dispose()
+        drop_postgres_tables(f"bench_am_{suffix}")
+        drop_postgres_tables(f"bench_as_{suffix}")
+
+    result = _agents_store(
         spec,
         lambda session_id: SQLAlchemySession(
             session_id,
@@ -496,7 +628,10 @@ def agents_sqlalchemy(spec: Spec, location: str, namespace: str) -> Store:
             sessions_table=f"bench_as_{suffix}",
             messages_table=f"bench_am_{suffix}",
         ),
+        close,
     )
+    result.disconnect = engine.dispose
+    return result
 
 
 # -- the physical floor: bare drivers --------------------------------------------------------
@@ -547,8 +682,7 @@ def bare_redis(spec: Spec, location: str, namespace: str) -> Store:
             client.rpush(prefix + session_id, *([_RECORD] * size))
 
     def close() -> None:
-        for key in client.scan_iter(match=prefix + "*", count=1000):
-            client.delete(key)
+        delete_redis_keys(prefix)
         client.close()
 
     return Store(
@@ -558,6 +692,7 @@ def bare_redis(spec: Spec, location: str, namespace: str) -> Store:
         read_all=lambda session_id: [json.loads(r) for r in client.lrange(prefix + session_id, 0, -1)],
         prefill=prefill,
         close=close,
+        disconnect=client.close,
     )
 
 
@@ -598,6 +733,7 @@ def bare_postgres(spec: Spec, location: str, namespace: str) -> Store:
         read_all,
         prefill,
         close=close,
+        disconnect=conn.close,
     )
 
 
@@ -607,266 +743,130 @@ _HERE = "benchmarks.stores"
 PG_URL = POSTGRES_DSN + "?table_prefix=bench_{uid}_"
 REDIS_STORE_URL = REDIS_URL + "?prefix=bench:{uid}:"
 
+_NORMAL = "WAL, synchronous=NORMAL"
+_REDIS = "server: {redis}"
+_POSTGRES = "server: {postgres}"
+
+
+def _ours(name: str, engine: str, durability: str, level: str, url: str, *, opener: str = "session_layer",
+          wrap: str = "", needs: str = "", default: bool = True) -> Spec:
+    options: dict[str, Any] = {"url": url}
+    if wrap:
+        options["wrap"] = wrap
+    return Spec(name, engine, "ours", durability, f"{_HERE}:{opener}", options, needs, level, default)
+
+
+def _rival(name: str, engine: str, durability: str, level: str, opener: str, needs: str,
+           default: bool = True, memory_reads: bool = False, **options: Any) -> Spec:
+    return Spec(name, engine, "comparison", durability, f"{_HERE}:{opener}", options, needs, level, default,
+                memory_reads)
+
+
+def _floor(name: str, engine: str, durability: str, level: str, opener: str, needs: str = "",
+           **options: Any) -> Spec:
+    return Spec(name, engine, "floor", durability, f"{_HERE}:{opener}", options, needs, level)
+
+
 SPECS: list[Spec] = [
     # ours
-    Spec(
-        "session-layer memory",
-        "memory",
-        "ours",
-        "none (process memory)",
-        f"{_HERE}:session_layer",
-        {"url": "memory://"},
-    ),
-    Spec(
-        "session-layer file",
-        "file",
-        "ours",
-        "OS page cache (fsync=False)",
-        f"{_HERE}:session_layer",
-        {"url": "file://{dir}/files"},
-    ),
-    Spec(
-        "session-layer file fsync",
-        "file",
-        "ours",
-        "fsync per append",
-        f"{_HERE}:session_layer",
-        {"url": "file://{dir}/files-fsync?fsync=true"},
-    ),
-    Spec(
-        "session-layer sqlite",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:session_layer",
-        {"url": "sqlite:///{dir}/ours.db"},
-    ),
-    Spec(
-        "session-layer sqlite FULL",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=FULL",
-        f"{_HERE}:session_layer",
-        {"url": "sqlite:///{dir}/ours-full.db?synchronous=FULL"},
-    ),
-    Spec(
-        "session-layer sqlite +encrypt",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:session_layer",
-        {"url": "sqlite:///{dir}/ours-enc.db", "wrap": "encrypt"},
-        needs="cryptography",
-    ),
-    Spec(
-        "session-layer sqlite +compress",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:session_layer",
-        {"url": "sqlite:///{dir}/ours-gz.db", "wrap": "compress"},
-    ),
-    Spec(
-        "session-layer redis",
-        "redis",
-        "ours",
-        "server: no persistence (as configured here)",
-        f"{_HERE}:session_layer",
-        {"url": REDIS_STORE_URL},
-        needs="redis",
-    ),
-    Spec(
-        "session-layer postgres",
-        "postgres",
-        "ours",
-        "server: synchronous_commit=on",
-        f"{_HERE}:session_layer",
-        {"url": PG_URL},
-        needs="psycopg",
-    ),
-    Spec(
-        "session-layer postgres +encrypt",
-        "postgres",
-        "ours",
-        "server: synchronous_commit=on",
-        f"{_HERE}:session_layer",
-        {"url": PG_URL, "wrap": "encrypt"},
-        needs="psycopg",
-    ),
-    Spec(
-        "session-layer postgres +compress",
-        "postgres",
-        "ours",
-        "server: synchronous_commit=on",
-        f"{_HERE}:session_layer",
-        {"url": PG_URL, "wrap": "compress"},
-        needs="psycopg",
-    ),
-    Spec(
-        "LangChain adapter / sqlite",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:session_layer_langchain",
-        {"url": "sqlite:///{dir}/ours-lc.db"},
-        needs="langchain_core",
-    ),
-    Spec(
-        "LangChain adapter / redis",
-        "redis",
-        "ours",
-        "server: no persistence",
-        f"{_HERE}:session_layer_langchain",
-        {"url": REDIS_STORE_URL},
-        needs="langchain_core",
-    ),
-    Spec(
-        "LangChain adapter / postgres",
-        "postgres",
-        "ours",
-        "server: synchronous_commit=on",
-        f"{_HERE}:session_layer_langchain",
-        {"url": PG_URL},
-        needs="langchain_core",
-    ),
-    Spec(
-        "LlamaIndex adapter / sqlite",
-        "sqlite",
-        "ours",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:session_layer_llamaindex",
-        {"url": "sqlite:///{dir}/ours-li.db"},
-        needs="llama_index.core",
-    ),
-    Spec(
-        "LlamaIndex adapter / redis",
-        "redis",
-        "ours",
-        "server: no persistence",
-        f"{_HERE}:session_layer_llamaindex",
-        {"url": REDIS_STORE_URL},
-        needs="llama_index.core",
-    ),
-    Spec(
-        "LlamaIndex adapter / postgres",
-        "postgres",
-        "ours",
-        "server: synchronous_commit=on",
-        f"{_HERE}:session_layer_llamaindex",
-        {"url": PG_URL},
-        needs="llama_index.core",
+    _ours("session-layer memory", "memory", "none (process memory)", "memory", "memory://"),
+    _ours("session-layer file", "file", "OS page cache (fsync off, the default)", "page cache",
+          "file://{dir}/files"),
+    _ours("session-layer file fsync", "file", "fsync per append", "fsync",
+          "file://{dir}/files-fsync?fsync=true", default=False),
+    _ours("session-layer sqlite", "sqlite", _NORMAL + " (default)", "NORMAL", "sqlite:///{dir}/ours.db"),
+    _ours("session-layer sqlite FULL", "sqlite", "WAL, synchronous=FULL", "FULL",
+          "sqlite:///{dir}/ours-full.db?synchronous=FULL", default=False),
+    _ours("session-layer sqlite +encrypt", "sqlite", _NORMAL, "NORMAL", "sqlite:///{dir}/ours-enc.db",
+          wrap="encrypt", needs="cryptography"),
+    _ours("session-layer sqlite +compress", "sqlite", _NORMAL, "NORMAL", "sqlite:///{dir}/ours-gz.db",
+          wrap="compress"),
+    _ours("session-layer redis", "redis", _REDIS, "server", REDIS_STORE_URL, needs="redis"),
+    _ours("session-layer postgres", "postgres", _POSTGRES, "server", PG_URL, needs="psycopg"),
+    _ours("session-layer postgres +encrypt", "postgres", _POSTGRES, "server", PG_URL, wrap="encrypt",
+          needs="cryptography"),
+    _ours("session-layer postgres +compress", "postgres", _POSTGRES, "server", PG_URL, wrap="compress",
+          needs="psycopg"),
+    # the adapters over each durable engine
+    *(
+        _ours(f"{framework} adapter / {engine}", engine, durability, level, url.replace("{tag}", tag),
+              opener=opener, needs=needs)
+        for framework, tag, opener, needs in (
+            ("LangChain", "lc", "session_layer_langchain", "langchain_core"),
+            ("LlamaIndex", "li", "session_layer_llamaindex", "llama_index.core"),
+        )
+        for engine, durability, level, url in (
+            ("sqlite", _NORMAL, "NORMAL", "sqlite:///{dir}/ours-{tag}.db"),
+            ("redis", _REDIS, "server", REDIS_STORE_URL),
+            ("postgres", _POSTGRES, "server", PG_URL),
+        )
     ),
     # what users would pick instead
-    Spec(
-        "langchain FileChatMessageHistory",
-        "file",
-        "comparison",
-        "OS page cache, whole-file rewrite",
-        f"{_HERE}:lc_file",
-        needs="langchain_community",
-    ),
-    Spec(
-        "langchain SQLChatMessageHistory",
-        "sqlite",
-        "comparison",
-        "rollback journal, synchronous=FULL (default)",
-        f"{_HERE}:lc_sql_sqlite",
-        needs="langchain_community",
-    ),
-    Spec(
-        "langchain-postgres PostgresChatMessageHistory",
-        "postgres",
-        "comparison",
-        "server: synchronous_commit=on",
-        f"{_HERE}:lc_postgres",
-        needs="langchain_postgres",
-    ),
-    Spec(
-        "llama-index SimpleChatStore (persist per add)",
-        "file",
-        "comparison",
-        "OS page cache, whole-file rewrite",
-        f"{_HERE}:li_simple",
-        needs="llama_index.core",
-    ),
-    Spec(
-        "llama-index RedisChatStore",
-        "redis",
-        "comparison",
-        "server: no persistence",
-        f"{_HERE}:li_redis",
-        needs="llama_index.storage.chat_store.redis",
-    ),
-    Spec(
-        "llama-index PostgresChatStore",
-        "postgres",
-        "comparison",
-        "server: synchronous_commit=on",
-        f"{_HERE}:li_postgres",
-        needs="llama_index.storage.chat_store.postgres",
-    ),
-    Spec(
-        "llama-index SQLAlchemyChatStore (aiosqlite)",
-        "sqlite",
-        "comparison",
-        "rollback journal, synchronous=FULL",
-        f"{_HERE}:li_sqlalchemy",
-        needs="aiosqlite",
-    ),
-    Spec(
-        "openai-agents SQLiteSession",
-        "sqlite",
-        "comparison",
-        "rollback journal, synchronous=FULL (default)",
-        f"{_HERE}:agents_sqlite",
-        needs="agents",
-    ),
-    Spec(
-        "openai-agents RedisSession",
-        "redis",
-        "comparison",
-        "server: no persistence",
-        f"{_HERE}:agents_redis",
-        needs="agents.extensions.memory.redis_session",
-    ),
-    Spec(
-        "openai-agents SQLAlchemySession (asyncpg)",
-        "postgres",
-        "comparison",
-        "server: synchronous_commit=on",
-        f"{_HERE}:agents_sqlalchemy",
-        needs="asyncpg",
-    ),
+    _rival("langchain FileChatMessageHistory", "file", "OS page cache, whole-file rewrite per add",
+           "page cache", "lc_file", "langchain_community"),
+    _rival("langchain SQLChatMessageHistory", "sqlite", "rollback journal, synchronous=FULL (default)",
+           "FULL", "lc_sql_sqlite", "langchain_community"),
+    _rival("langchain SQLChatMessageHistory (WAL, NORMAL)", "sqlite", _NORMAL + " (set on the engine)",
+           "NORMAL", "lc_sql_sqlite", "langchain_community", default=False, wal=True),
+    _rival("langchain-postgres PostgresChatMessageHistory", "postgres", _POSTGRES, "server", "lc_postgres",
+           "langchain_postgres"),
+    _rival("llama-index SimpleChatStore (persist per add)", "file",
+           "OS page cache, whole-file rewrite per add", "page cache", "li_simple", "llama_index.core",
+           memory_reads=True),
+    _rival("llama-index RedisChatStore", "redis", _REDIS, "server", "li_redis",
+           "llama_index.storage.chat_store.redis"),
+    _rival("llama-index PostgresChatStore", "postgres", _POSTGRES, "server", "li_postgres",
+           "llama_index.storage.chat_store.postgres"),
+    _rival("llama-index SQLAlchemyChatStore (aiosqlite)", "sqlite",
+           "rollback journal, synchronous=FULL (default)", "FULL", "li_sqlalchemy", "aiosqlite"),
+    _rival("llama-index SQLAlchemyChatStore (aiosqlite, WAL, NORMAL)", "sqlite",
+           _NORMAL + " (set on the engine)", "NORMAL", "li_sqlalchemy", "aiosqlite", default=False, wal=True),
+    _rival("openai-agents SQLiteSession", "sqlite", "WAL, synchronous=FULL (default)", "FULL",
+           "agents_sqlite", "agents"),
+    _rival("openai-agents SQLiteSession (NORMAL)", "sqlite", _NORMAL + " (set per connection)", "NORMAL",
+           "agents_sqlite", "agents", default=False, synchronous="NORMAL"),
+    _rival("openai-agents RedisSession", "redis", _REDIS, "server", "agents_redis",
+           "agents.extensions.memory.redis_session"),
+    _rival("openai-agents SQLAlchemySession (asyncpg)", "postgres", _POSTGRES, "server",
+           "agents_sqlalchemy", "asyncpg"),
     # the floor
-    Spec(
-        "bare sqlite3 INSERT (WAL, NORMAL)",
-        "sqlite",
-        "floor",
-        "WAL, synchronous=NORMAL",
-        f"{_HERE}:bare_sqlite",
-    ),
-    Spec(
-        "bare sqlite3 INSERT (WAL, FULL)",
-        "sqlite",
-        "floor",
-        "WAL, synchronous=FULL",
-        f"{_HERE}:bare_sqlite",
-        {"synchronous": "FULL"},
-    ),
-    Spec(
-        "bare redis-py RPUSH/LRANGE",
-        "redis",
-        "floor",
-        "server: no persistence",
-        f"{_HERE}:bare_redis",
-        needs="redis",
-    ),
-    Spec(
-        "bare psycopg INSERT/SELECT",
-        "postgres",
-        "floor",
-        "server: synchronous_commit=on",
-        f"{_HERE}:bare_postgres",
-        needs="psycopg",
-    ),
+    _floor("bare sqlite3 INSERT (WAL, NORMAL)", "sqlite", _NORMAL, "NORMAL", "bare_sqlite"),
+    _floor("bare sqlite3 INSERT (WAL, FULL)", "sqlite", "WAL, synchronous=FULL", "FULL", "bare_sqlite",
+           synchronous="FULL"),
+    _floor("bare redis-py RPUSH/LRANGE", "redis", _REDIS, "server", "bare_redis", "redis"),
+    _floor("bare psycopg INSERT/SELECT", "postgres", _POSTGRES, "server", "bare_postgres", "psycopg"),
 ]
+
+
+def server_settings() -> dict[str, str]:
+    """The durability settings of the servers, read from them now."""
+    settings = {"redis": "unreachable", "postgres": "unreachable"}
+    try:
+        import redis
+
+        with redis.Redis.from_url(REDIS_URL, socket_timeout=2) as client:
+            config = {
+                **client.config_get("appendonly"), **client.config_get("appendfsync"),
+                **client.config_get("save"),
+            }
+            version = client.info("server").get("redis_version", "?")
+        settings["redis"] = (
+            f"Redis {version}, appendonly={config.get('appendonly')}"
+            f" (appendfsync={config.get('appendfsync')}), save='{config.get('save', '')}'"
+        )
+    except Exception as error:
+        settings["redis"] = f"unreachable ({type(error).__name__})"
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=2) as conn:
+            values = [
+                conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                for name in ("server_version", "synchronous_commit", "fsync")
+            ]
+        settings["postgres"] = (
+            f"PostgreSQL {values[0].split()[0]}, synchronous_commit={values[1]}, fsync={values[2]}"
+        )
+    except Exception as error:
+        settings["postgres"] = f"unreachable ({type(error).__name__})"
+    return settings
