@@ -128,9 +128,10 @@ def delete_redis_keys(prefix: str) -> None:
     """Delete every key of the benchmark that starts with ``prefix``."""
     import redis
 
+    from sessions.redis import _glob_escape
+
     with redis.Redis.from_url(REDIS_URL) as client:
-        pattern = "".join("\\" + c if c in "\\*?[]^" else c for c in prefix) + "*"
-        for key in client.scan_iter(match=pattern, count=1000):
+        for key in client.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
             client.unlink(key)
 
 
