@@ -46,11 +46,11 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
             seen.append((count, not gc.isenabled()))
             yield
 
-    import adapters.langchain
-    import adapters.llamaindex
+    import adapters.langchain._history
+    import adapters.llamaindex._convert
 
-    monkeypatch.setattr(adapters.langchain, "collector_paused", recording)
-    monkeypatch.setattr(adapters.llamaindex, "collector_paused", recording)
+    monkeypatch.setattr(adapters.langchain._history, "collector_paused", recording)
+    monkeypatch.setattr(adapters.llamaindex._convert, "collector_paused", recording)
     return seen
 
 

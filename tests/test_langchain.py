@@ -514,7 +514,7 @@ def test_chain_with_a_tool_call_exchange(framework_store: sessions.Session) -> N
 
 
 def test_fast_construction_builds_what_validation_builds(monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapters.langchain as adapter
+    import adapters.langchain._build as adapter
 
     assert adapter._fast_path, "the self-check disabled fast construction on this langchain-core"
     stored = [_json_copy(to_canonical(m)) for m in EVERY_KIND] + [_json_copy(m) for m in ALL_SHAPES]

@@ -1,88 +1,31 @@
-"""LangChain over the session layer: a ``BaseChatMessageHistory`` and message conversion.
-
-Needs the ``langchain`` extra (``langchain-core >= 1.0``)::
-
-    from langchain_core.runnables.history import RunnableWithMessageHistory
-    from adapters.langchain import session_history_factory
-
-    chain = RunnableWithMessageHistory(prompt | model, session_history_factory(store))
-    chain.invoke({...}, config={"configurable": {"session_id": "user-alice"}})
-
-History is stored as canonical Chat Completions messages, so LlamaIndex, the Agents SDK
-and the OpenAI runner read what a LangChain chain wrote. :func:`to_canonical` and
-:func:`from_canonical` convert one message; reading back what was added gives messages
-equal (``==``) to the originals:
-
-* The Chat Completions form carries what every framework understands: role (a
-  ``SystemMessage`` marked ``__openai_role__="developer"`` is the ``developer`` role),
-  content (LangChain v1 image, audio and file blocks become ``image_url``,
-  ``input_audio`` and ``file`` parts through langchain-core's converter), ``name``,
-  ``id``, ``tool_calls`` (arguments as JSON text; invalid tool calls too, as LangChain
-  sends them), ``tool_call_id`` and, on assistant messages, ``refusal`` and
-  ``function_call`` from ``additional_kwargs``.
-* What that form cannot hold is kept under the message's ``"langchain"`` key:
-  ``additional_kwargs``, ``response_metadata``, ``usage_metadata``, a tool message's
-  ``status`` and ``artifact``, the error of each invalid tool call, a ``ChatMessage``'s
-  own role (its canonical role is that role if it is a canonical one, else ``user``),
-  extra pydantic fields, and the exact content list when the parts lose something
-  (content blocks with no Chat Completions form, such as reasoning or ``tool_use``
-  blocks, live only there; a converted block keeps only what the part lacks, never a
-  second copy of its data).
-* Keys of a canonical message that LangChain has no field for (written by another
-  framework, e.g. ``metadata`` or another framework's namespace) are read into
-  ``additional_kwargs["canonical_extras"]`` and written back from there as top-level
-  keys, so they survive a LangChain read and write.
-
-Message chunks are stored as the message they complete
-(``langchain_core.messages.message_chunk_to_message``). ``RemoveMessage`` and other
-message classes have no canonical form and raise :class:`InvalidMessageError`.
-"""
+"""LangChain messages to and from canonical messages (see the package docstring)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters._gc import collector_paused
-from sessions._base import Session
-from sessions._errors import (
-    CorruptRecordError,
-    InvalidArgumentError,
-    InvalidMessageError,
-    MissingDependencyError,
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    is_data_content_block,
+    message_chunk_to_message,
 )
-from sessions._message import Message, check_limit, check_session_id
+from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
+from langchain_core.messages.tool import tool_call
 
-try:
-    from langchain_core.chat_history import BaseChatMessageHistory
-    from langchain_core.messages import (
-        AIMessage,
-        BaseMessage,
-        BaseMessageChunk,
-        ChatMessage,
-        FunctionMessage,
-        HumanMessage,
-        SystemMessage,
-        ToolMessage,
-        is_data_content_block,
-        message_chunk_to_message,
-    )
-    from langchain_core.messages.block_translators.openai import convert_to_openai_data_block
-    from langchain_core.messages.tool import tool_call
-except ImportError as error:  # pragma: no cover - exercised without the extra installed
-    raise MissingDependencyError(
-        "langchain-core", "langchain", feature="adapters.langchain"
-    ) from error
+from sessions._errors import InvalidMessageError
+from sessions._message import Message
 
-__all__ = [
-    "EXTRAS_KEY",
-    "NAMESPACE",
-    "SessionChatMessageHistory",
-    "from_canonical",
-    "session_history_factory",
-    "to_canonical",
-]
+from ._build import DEVELOPER_MARK, build, invalid_call
+
+__all__ = ["EXTRAS_KEY", "NAMESPACE", "from_canonical", "to_canonical"]
 
 NAMESPACE = "langchain"
 """Key of a canonical message holding what only LangChain knows about it."""
@@ -90,7 +33,6 @@ NAMESPACE = "langchain"
 EXTRAS_KEY = "canonical_extras"
 """``additional_kwargs`` key holding canonical keys LangChain has no field for."""
 
-_DEVELOPER_MARK = "__openai_role__"
 # ChatMessage roles stored under their own name; any other role is stored as "user".
 _CHAT_ROLES = frozenset({"system", "developer", "user", "assistant"})
 # Chat Completions parts kept as they are: the type names the one other key.
@@ -253,9 +195,9 @@ def to_canonical(message: BaseMessage) -> Message:
     role: str
     if isinstance(message, SystemMessage):
         role = "system"
-        if additional.get(_DEVELOPER_MARK) == "developer":
+        if additional.get(DEVELOPER_MARK) == "developer":
             role = "developer"
-            additional = {k: v for k, v in additional.items() if k != _DEVELOPER_MARK}
+            additional = {k: v for k, v in additional.items() if k != DEVELOPER_MARK}
     elif isinstance(message, ChatMessage):
         role = message.role if message.role in _CHAT_ROLES else "user"
         namespace["chat_role"] = message.role
@@ -347,11 +289,6 @@ def _rebuild_content(parts: Any, entries: Any) -> list[Any]:
     return content
 
 
-def _invalid_call(name: Any, args: Any, call_id: Any, error: str | None) -> Any:
-    # In the field order of langchain-core's InvalidToolCall, as validation leaves it.
-    return {"type": "invalid_tool_call", "id": call_id, "name": name, "args": args, "error": error}
-
-
 def _tool_calls_from_canonical(
     calls: Any, errors: list[Any] | None
 ) -> tuple[list[Any], list[Any]]:
@@ -365,12 +302,12 @@ def _tool_calls_from_canonical(
     for position, call in enumerate(calls):
         function = call.get("function")
         if type(function) is not dict:
-            invalid.append(_invalid_call(None, json.dumps(call, ensure_ascii=False), call.get("id"),
+            invalid.append(invalid_call(None, json.dumps(call, ensure_ascii=False), call.get("id"),
                                          f"unsupported tool call type {call.get('type')!r}"))
             continue
         name, arguments = function.get("name"), function.get("arguments")
         if position >= split:
-            invalid.append(_invalid_call(name, arguments, call.get("id"), errors[position - split]))  # type: ignore[index]
+            invalid.append(invalid_call(name, arguments, call.get("id"), errors[position - split]))  # type: ignore[index]
             continue
         try:
             args = json.loads(arguments) if arguments else {}
@@ -379,7 +316,7 @@ def _tool_calls_from_canonical(
         if type(args) is dict and type(name) is str:
             valid.append(tool_call(name=name, args=args, id=call.get("id")))
         else:
-            invalid.append(_invalid_call(name, arguments if type(arguments) is str else None,
+            invalid.append(invalid_call(name, arguments if type(arguments) is str else None,
                                          call.get("id"), "arguments are not a JSON object"))
     return valid, invalid
 
@@ -451,7 +388,7 @@ def from_canonical(message: Message) -> BaseMessage:
     elif role == "system" or role == "developer":
         cls = SystemMessage
         if role == "developer":
-            additional[_DEVELOPER_MARK] = "developer"
+            additional[DEVELOPER_MARK] = "developer"
     elif role == "tool":
         cls = ToolMessage
         kwargs["tool_call_id"] = message.get("tool_call_id")
@@ -467,232 +404,6 @@ def from_canonical(message: Message) -> BaseMessage:
         raise InvalidMessageError(f"role {role!r} has no LangChain message class")
     if additional:
         kwargs["additional_kwargs"] = additional
-    return _build(cls, kwargs)
+    return build(cls, kwargs)
 
 
-# -- building messages fast -----------------------------------------------------------------
-#
-# Reading a long history is mostly building message objects, and pydantic validation is
-# most of that. Values read from a canonical message are plain JSON data, so when each
-# one already has the exact type validation would produce, validation would return them
-# unchanged: the object is then assembled directly, with the same field values, field
-# order and set of explicitly given fields as the validated constructor gives. Anything
-# else (an int id to coerce, unusual usage metadata, extra fields, legacy raw tool calls)
-# goes through the validated constructor. A self-check at import compares both ways and
-# keeps only validation if a langchain-core release builds messages differently.
-
-
-def _optional_str(value: object) -> bool:
-    return value is None or type(value) is str
-
-
-_USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "input_token_details", "output_token_details")
-
-
-def _usage_ok(value: object) -> bool:
-    if type(value) is not dict or list(value) != [k for k in _USAGE_KEYS if k in value]:
-        return False  # validation would reorder (or drop) keys
-    for key, item in value.items():
-        if key in ("input_tokens", "output_tokens", "total_tokens"):
-            if type(item) is not int:
-                return False
-        elif key in ("input_token_details", "output_token_details"):
-            if type(item) is not dict or any(type(v) is not int for v in item.values()):
-                return False
-        else:
-            return False
-    return "input_tokens" in value and "output_tokens" in value and "total_tokens" in value
-
-
-_FAST_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "content": lambda v: type(v) is str or (
-        type(v) is list and all(type(i) is str or type(i) is dict for i in v)),
-    "additional_kwargs": lambda v: type(v) is dict and "tool_calls" not in v,
-    "response_metadata": lambda v: type(v) is dict,
-    "name": _optional_str,
-    "id": _optional_str,
-    "tool_call_id": lambda v: type(v) is str,
-    "status": lambda v: v in ("success", "error"),
-    "artifact": lambda v: True,
-    "role": lambda v: type(v) is str,
-    "tool_calls": lambda v: all(
-        type(c["name"]) is str and type(c["args"]) is dict and _optional_str(c["id"]) for c in v),
-    "invalid_tool_calls": lambda v: all(
-        _optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
-    "usage_metadata": _usage_ok,
-}
-
-_MISSING = object()
-_FIELDS: dict[type[BaseMessage], list[tuple[str, Any, Any]]] = {
-    cls: [(name, info.default, info.default_factory) for name, info in cls.model_fields.items()]
-    for cls in (HumanMessage, AIMessage, SystemMessage, ToolMessage, FunctionMessage, ChatMessage)
-}
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _assemble(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
-    fields: dict[str, Any] = {}
-    for name, default, factory in _FIELDS[cls]:
-        value = values.get(name, _MISSING)
-        if value is _MISSING:
-            value = factory() if factory is not None else default
-        fields[name] = value
-    message: BaseMessage = _new(cls)
-    _set(message, "__dict__", fields)
-    _set(message, "__pydantic_fields_set__", set(values))
-    _set(message, "__pydantic_extra__", {})
-    _set(message, "__pydantic_private__", None)
-    return message
-
-
-def _validated(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
-    try:
-        return cls(**values)
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise InvalidMessageError(f"not a valid {cls.__name__}: {error}") from None
-
-
-def _build(cls: type[BaseMessage], values: dict[str, Any]) -> BaseMessage:
-    if _fast_path:
-        for key, value in values.items():
-            check = _FAST_CHECKS.get(key)
-            if check is None or not check(value):
-                return _validated(cls, values)
-        return _assemble(cls, values)
-    return _validated(cls, values)
-
-
-def _assembles_like_validation() -> bool:
-    samples: list[tuple[type[BaseMessage], dict[str, Any]]] = [
-        (HumanMessage, {"content": "hi", "name": "a", "id": "1"}),
-        (HumanMessage, {"content": ["x", {"type": "text", "text": "y"}]}),
-        (AIMessage, {"content": "", "id": "r", "tool_calls": [tool_call(name="f", args={"a": 1}, id="c")],
-                     "invalid_tool_calls": [_invalid_call("g", "{", "d", "e")],
-                     "usage_metadata": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
-                     "response_metadata": {"model_name": "m"}, "additional_kwargs": {"refusal": None}}),
-        (AIMessage, {"content": "plain"}),
-        (SystemMessage, {"content": "s", "additional_kwargs": {_DEVELOPER_MARK: "developer"}}),
-        (ToolMessage, {"content": "r", "tool_call_id": "c", "status": "error", "artifact": [1]}),
-        (ToolMessage, {"content": "r", "tool_call_id": "c"}),
-        (FunctionMessage, {"content": "42", "name": "f"}),
-        (ChatMessage, {"content": "c", "role": "critic"}),
-    ]
-    for cls, values in samples:
-        built, validated = _assemble(cls, values), cls(**values)
-        if (built != validated or built.model_fields_set != validated.model_fields_set
-                or list(built.__dict__) != list(validated.__dict__) or repr(built) != repr(validated)):
-            return False
-    return True
-
-
-_fast_path = False
-_fast_path = _assembles_like_validation()
-
-
-# -- the chat history -------------------------------------------------------------------------
-
-class SessionChatMessageHistory(BaseChatMessageHistory):
-    """A LangChain chat history kept in a :class:`sessions.Session` under one session id.
-
-    ``limit=N`` is a window: :attr:`messages` and :meth:`aget_messages` return only
-    the last N messages (the store reads O(N), however long the conversation), while
-    every message stays stored. ``add_messages`` appends the whole batch in one atomic
-    ``append``; ``clear`` removes every message of the session, not only the window.
-    The async methods call the store's async methods, so they never block the event
-    loop on I/O; turning records into message objects runs on the loop (about 5 µs a
-    message), which a window keeps short. While a read of 1,000 messages or more is
-    converted, Python's cyclic garbage collector is paused (see :mod:`adapters._gc`).
-
-    Messages that cannot be stored raise :class:`sessions.InvalidMessageError` naming
-    their index, and nothing of the batch is stored.
-    """
-
-    def __init__(self, session: Session, session_id: str, *, limit: int | None = None) -> None:
-        self.session = session
-        self.session_id = check_session_id(session_id, "history")
-        self.limit = check_limit(limit, session_id, "history")
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.session!r}, {self.session_id!r}"
-                f"{'' if self.limit is None else f', limit={self.limit}'})")
-
-    def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
-        try:
-            with collector_paused(len(stored)):
-                return [from_canonical(message) for message in stored]
-        except InvalidMessageError as error:
-            raise CorruptRecordError(
-                f"a stored message cannot be read as a LangChain message: {error.reason}",
-                session_id=self.session_id, operation="get",
-            ) from error
-
-    def _to_canonical(self, messages: Sequence[BaseMessage], operation: str) -> list[Message]:
-        if isinstance(messages, (BaseMessage, str, dict)):
-            raise InvalidMessageError(
-                f"expected a sequence of messages, got {type(messages).__name__}",
-                session_id=self.session_id, operation=operation,
-            )
-        converted = []
-        for index, message in enumerate(messages):
-            try:
-                converted.append(to_canonical(message))
-            except InvalidMessageError as error:
-                raise InvalidMessageError(
-                    error.reason, index=index, session_id=self.session_id, operation=operation
-                ) from error
-        return converted
-
-    @property
-    def messages(self) -> list[BaseMessage]:
-        """The stored messages, oldest first (only the last ``limit`` with a window)."""
-        return self._to_langchain(self.session.get(self.session_id, self.limit))
-
-    @messages.setter
-    def messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Replace the whole stored history atomically (refused with a window)."""
-        if self.limit is not None:
-            raise InvalidArgumentError(
-                "assigning messages through a windowed history would drop the messages"
-                " outside the window; use a history without limit",
-                session_id=self.session_id, operation="replace",
-            )
-        self.session.replace(self.session_id, self._to_canonical(messages, "replace"))
-
-    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Append the batch in one atomic store append."""
-        batch = self._to_canonical(messages, "append")
-        if batch:
-            self.session.append(self.session_id, batch)
-
-    def clear(self) -> None:
-        """Remove every message of the session (the session itself remains)."""
-        self.session.clear(self.session_id)
-
-    async def aget_messages(self) -> list[BaseMessage]:
-        return self._to_langchain(await self.session.aget(self.session_id, self.limit))
-
-    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        batch = self._to_canonical(messages, "append")
-        if batch:
-            await self.session.aappend(self.session_id, batch)
-
-    async def aclear(self) -> None:
-        await self.session.aclear(self.session_id)
-
-
-def session_history_factory(
-    session: Session, *, limit: int | None = None
-) -> Callable[[str], SessionChatMessageHistory]:
-    """A ``get_session_history`` for ``RunnableWithMessageHistory`` over ``session``.
-
-    ``RunnableWithMessageHistory(chain, session_history_factory(store, limit=50))``
-    keeps each conversation under the ``session_id`` of the call's configuration and
-    shows the chain the last 50 messages.
-    """
-    check_limit(limit, "", "history")
-
-    def get_session_history(session_id: str) -> SessionChatMessageHistory:
-        return SessionChatMessageHistory(session, session_id, limit=limit)
-
-    return get_session_history

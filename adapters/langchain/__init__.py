@@ -1,0 +1,62 @@
+"""LangChain over the session layer: a ``BaseChatMessageHistory`` and message conversion.
+
+Needs the ``langchain`` extra (``langchain-core >= 1.0``)::
+
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+    from adapters.langchain import session_history_factory
+
+    chain = RunnableWithMessageHistory(prompt | model, session_history_factory(store))
+    chain.invoke({...}, config={"configurable": {"session_id": "user-alice"}})
+
+History is stored as canonical Chat Completions messages, so LlamaIndex, the Agents SDK
+and the OpenAI runner read what a LangChain chain wrote. :func:`to_canonical` and
+:func:`from_canonical` convert one message; reading back what was added gives messages
+equal (``==``) to the originals:
+
+* The Chat Completions form carries what every framework understands: role (a
+  ``SystemMessage`` marked ``__openai_role__="developer"`` is the ``developer`` role),
+  content (LangChain v1 image, audio and file blocks become ``image_url``,
+  ``input_audio`` and ``file`` parts through langchain-core's converter), ``name``,
+  ``id``, ``tool_calls`` (arguments as JSON text; invalid tool calls too, as LangChain
+  sends them), ``tool_call_id`` and, on assistant messages, ``refusal`` and
+  ``function_call`` from ``additional_kwargs``.
+* What that form cannot hold is kept under the message's ``"langchain"`` key:
+  ``additional_kwargs``, ``response_metadata``, ``usage_metadata``, a tool message's
+  ``status`` and ``artifact``, the error of each invalid tool call, a ``ChatMessage``'s
+  own role (its canonical role is that role if it is a canonical one, else ``user``),
+  extra pydantic fields, and the exact content list when the parts lose something
+  (content blocks with no Chat Completions form, such as reasoning or ``tool_use``
+  blocks, live only there; a converted block keeps only what the part lacks, never a
+  second copy of its data).
+* Keys of a canonical message that LangChain has no field for (written by another
+  framework, e.g. ``metadata`` or another framework's namespace) are read into
+  ``additional_kwargs["canonical_extras"]`` and written back from there as top-level
+  keys, so they survive a LangChain read and write.
+
+Message chunks are stored as the message they complete
+(``langchain_core.messages.message_chunk_to_message``). ``RemoveMessage`` and other
+message classes have no canonical form and raise :class:`InvalidMessageError`.
+"""
+
+from __future__ import annotations
+
+from sessions._errors import MissingDependencyError
+
+try:
+    import langchain_core  # noqa: F401 - the extra this adapter belongs to
+except ImportError as error:  # pragma: no cover - exercised without the extra installed
+    raise MissingDependencyError(
+        "langchain-core", "langchain", feature="adapters.langchain"
+    ) from error
+
+from ._convert import EXTRAS_KEY, NAMESPACE, from_canonical, to_canonical
+from ._history import SessionChatMessageHistory, session_history_factory
+
+__all__ = [
+    "EXTRAS_KEY",
+    "NAMESPACE",
+    "SessionChatMessageHistory",
+    "from_canonical",
+    "session_history_factory",
+    "to_canonical",
+]

@@ -1,0 +1,123 @@
+"""The LangChain chat history over a store (the legacy path for LCEL chains)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from adapters._gc import collector_paused
+from sessions._base import Session
+from sessions._errors import CorruptRecordError, InvalidArgumentError, InvalidMessageError
+from sessions._message import Message, check_limit, check_session_id
+
+from ._convert import from_canonical, to_canonical
+
+__all__ = ["SessionChatMessageHistory", "session_history_factory"]
+
+
+class SessionChatMessageHistory(BaseChatMessageHistory):
+    """A LangChain chat history kept in a :class:`sessions.Session` under one session id.
+
+    ``limit=N`` is a window: :attr:`messages` and :meth:`aget_messages` return only
+    the last N messages (the store reads O(N), however long the conversation), while
+    every message stays stored. ``add_messages`` appends the whole batch in one atomic
+    ``append``; ``clear`` removes every message of the session, not only the window.
+    The async methods call the store's async methods, so they never block the event
+    loop on I/O; turning records into message objects runs on the loop (about 5 µs a
+    message), which a window keeps short. While a read of 1,000 messages or more is
+    converted, Python's cyclic garbage collector is paused (see :mod:`adapters._gc`).
+
+    Messages that cannot be stored raise :class:`sessions.InvalidMessageError` naming
+    their index, and nothing of the batch is stored.
+    """
+
+    def __init__(self, session: Session, session_id: str, *, limit: int | None = None) -> None:
+        self.session = session
+        self.session_id = check_session_id(session_id, "history")
+        self.limit = check_limit(limit, session_id, "history")
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.session!r}, {self.session_id!r}"
+                f"{'' if self.limit is None else f', limit={self.limit}'})")
+
+    def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
+        try:
+            with collector_paused(len(stored)):
+                return [from_canonical(message) for message in stored]
+        except InvalidMessageError as error:
+            raise CorruptRecordError(
+                f"a stored message cannot be read as a LangChain message: {error.reason}",
+                session_id=self.session_id, operation="get",
+            ) from error
+
+    def _to_canonical(self, messages: Sequence[BaseMessage], operation: str) -> list[Message]:
+        if isinstance(messages, (BaseMessage, str, dict)):
+            raise InvalidMessageError(
+                f"expected a sequence of messages, got {type(messages).__name__}",
+                session_id=self.session_id, operation=operation,
+            )
+        converted = []
+        for index, message in enumerate(messages):
+            try:
+                converted.append(to_canonical(message))
+            except InvalidMessageError as error:
+                raise InvalidMessageError(
+                    error.reason, index=index, session_id=self.session_id, operation=operation
+                ) from error
+        return converted
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        """The stored messages, oldest first (only the last ``limit`` with a window)."""
+        return self._to_langchain(self.session.get(self.session_id, self.limit))
+
+    @messages.setter
+    def messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Replace the whole stored history atomically (refused with a window)."""
+        if self.limit is not None:
+            raise InvalidArgumentError(
+                "assigning messages through a windowed history would drop the messages"
+                " outside the window; use a history without limit",
+                session_id=self.session_id, operation="replace",
+            )
+        self.session.replace(self.session_id, self._to_canonical(messages, "replace"))
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append the batch in one atomic store append."""
+        batch = self._to_canonical(messages, "append")
+        if batch:
+            self.session.append(self.session_id, batch)
+
+    def clear(self) -> None:
+        """Remove every message of the session (the session itself remains)."""
+        self.session.clear(self.session_id)
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        return self._to_langchain(await self.session.aget(self.session_id, self.limit))
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        batch = self._to_canonical(messages, "append")
+        if batch:
+            await self.session.aappend(self.session_id, batch)
+
+    async def aclear(self) -> None:
+        await self.session.aclear(self.session_id)
+
+
+def session_history_factory(
+    session: Session, *, limit: int | None = None
+) -> Callable[[str], SessionChatMessageHistory]:
+    """A ``get_session_history`` for ``RunnableWithMessageHistory`` over ``session``.
+
+    ``RunnableWithMessageHistory(chain, session_history_factory(store, limit=50))``
+    keeps each conversation under the ``session_id`` of the call's configuration and
+    shows the chain the last 50 messages.
+    """
+    check_limit(limit, "", "history")
+
+    def get_session_history(session_id: str) -> SessionChatMessageHistory:
+        return SessionChatMessageHistory(session, session_id, limit=limit)
+
+    return get_session_history
