@@ -172,10 +172,10 @@ class AgentsSQLSource(PeerSource):
         any_time = ("timestamp", "datetime", "text", "")
         check_layout(self.database, self.sessions_table, None,
                      (("session_id", ()), ("created_at", any_time), ("updated_at", any_time)),
-                     "Agents SDK sessions")
+                     "SQLiteSession/SQLAlchemySession sessions")
         check_layout(self.database, self.messages_table, None,
                      (("id", ("int",)), ("session_id", ()), ("message_data", ("text",)),
-                      ("created_at", any_time)), "Agents SDK messages")
+                      ("created_at", any_time)), "SQLiteSession/SQLAlchemySession messages")
         self._checked = True
 
     def _where(self, row_id: Any) -> str:
