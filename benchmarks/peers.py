@@ -184,8 +184,12 @@ class PeerStore:
     def write(self, histories: dict[str, list[Any]]) -> None:
         raise NotImplementedError
 
-    def read(self, session_id: str) -> list[Any]:
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        """The peer's own read of each session, one setup (client, engine) for all."""
         raise NotImplementedError
+
+    def read(self, session_id: str) -> list[Any]:
+        return self.read_all([session_id])[session_id]
 
     def remove(self) -> None:
         """Delete what this store created on a server (tables, keys); files stay."""
@@ -276,8 +280,8 @@ class _LangChainSQL(PeerStore):
         for session_id, messages in histories.items():
             self._history(session_id).add_messages(messages)
 
-    def read(self, session_id: str) -> list[Any]:
-        return list(self._history(session_id).messages)
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        return {sid: list(self._history(sid).messages) for sid in session_ids}
 
     def remove(self) -> None:
         self.engine.dispose()
@@ -302,10 +306,11 @@ class _LangChainPostgres(PeerStore):
             history = PostgresChatMessageHistory(self.table, session_id, sync_connection=self.conn)
             history.add_messages(messages)
 
-    def read(self, session_id: str) -> list[Any]:
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
         from langchain_postgres import PostgresChatMessageHistory
 
-        return PostgresChatMessageHistory(self.table, session_id, sync_connection=self.conn).get_messages()
+        return {sid: PostgresChatMessageHistory(self.table, sid, sync_connection=self.conn).get_messages()
+                for sid in session_ids}
 
     def remove(self) -> None:
         self.conn.close()
@@ -328,12 +333,15 @@ class _LangChainRedis(PeerStore):
             history.add_messages(messages)
             history.redis_client.close()
 
-    def read(self, session_id: str) -> list[Any]:
-        history = self._history(session_id)
-        try:
-            return list(history.messages)
-        finally:
-            history.redis_client.close()
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        result = {}
+        for session_id in session_ids:
+            history = self._history(session_id)
+            try:
+                result[session_id] = list(history.messages)
+            finally:
+                history.redis_client.close()
+        return result
 
     def remove(self) -> None:
         _delete_keys(self.place, self.prefix)
@@ -365,10 +373,11 @@ class _LlamaIndexFile(PeerStore):
                         "class_name": "SimpleChatStore"}
             self.path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
 
-    def read(self, session_id: str) -> list[Any]:
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
         from llama_index.core.storage.chat_store import SimpleChatStore
 
-        return list(SimpleChatStore.from_persist_path(str(self.path)).get_messages(session_id))
+        store = SimpleChatStore.from_persist_path(str(self.path))
+        return {sid: list(store.get_messages(sid)) for sid in session_ids}
 
 
 class _LlamaIndexRedis(PeerStore):
@@ -395,9 +404,9 @@ class _LlamaIndexRedis(PeerStore):
                 store.set_messages(self.prefix + key, messages[:-1])
                 store.add_message(self.prefix + key, messages[-1])
 
-    def read(self, session_id: str) -> list[Any]:
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
         with self._store() as store:
-            return list(store.get_messages(self.prefix + session_id))
+            return {sid: list(store.get_messages(self.prefix + sid)) for sid in session_ids}
 
     def remove(self) -> None:
         _delete_keys(self.place, self.prefix)
@@ -435,8 +444,9 @@ class _LlamaIndexPostgres(PeerStore):
             for message in messages[-2:]:  # the peer's append path (array_cat) too
                 store.add_message(key, message)
 
-    def read(self, session_id: str) -> list[Any]:
-        return list(self._store().get_messages(session_id))
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        store = self._store()
+        return {sid: list(store.get_messages(sid)) for sid in session_ids}
 
     def remove(self) -> None:
         if self._engines:
@@ -482,11 +492,11 @@ class _LlamaIndexSQL(PeerStore):
 
         self._run(work)
 
-    def read(self, session_id: str) -> list[Any]:
-        async def work(store: Any) -> list[Any]:
-            return list(await store.get_messages(session_id, status=None))
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        async def work(store: Any) -> dict[str, list[Any]]:
+            return {sid: list(await store.get_messages(sid, status=None)) for sid in session_ids}
 
-        result: list[Any] = self._run(work)
+        result: dict[str, list[Any]] = self._run(work)
         return result
 
     def remove(self) -> None:
@@ -517,11 +527,11 @@ class _AgentsStore(PeerStore):
 
         self._run(work)
 
-    def read(self, session_id: str) -> list[Any]:
-        async def work(session: Callable[[str], Any]) -> list[Any]:
-            return list(await session(session_id).get_items())
+    def read_all(self, session_ids: list[str]) -> dict[str, list[Any]]:
+        async def work(session: Callable[[str], Any]) -> dict[str, list[Any]]:
+            return {sid: list(await session(sid).get_items()) for sid in session_ids}
 
-        result: list[Any] = self._run(work)
+        result: dict[str, list[Any]] = self._run(work)
         return result
 
 

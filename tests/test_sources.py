@@ -77,7 +77,7 @@ def write_peer(peer: Peer, directory: Path) -> Written:
         warnings.simplefilter("ignore", DeprecationWarning)
         store.write({sid: history(peer.family, size, seed * 10_000)
                      for seed, (sid, size) in enumerate(zip(ids, SIZES, strict=True))})
-        native = {sid: store.read(sid) for sid in ids}
+        native = store.read_all(ids)
     expected = {sid: canonical(peer.family, stored) for sid, stored in native.items()}
     return Written(peer, store, ids, native, expected)
 
