@@ -91,7 +91,8 @@ class LlamaIndexFileSource(PeerSource):
 
     The file is one JSON document: it is read whole on first use and again whenever it
     changes (size, time or inode), so ``get(limit=N)`` converts N messages but the file
-    is parsed whole. ``info`` has no times (the file keeps none): :data:`UNKNOWN_TIME`.
+    is parsed whole. Each message is kept as its JSON text, so every read builds fresh
+    objects. ``info`` has no times (the file keeps none): :data:`UNKNOWN_TIME`.
     """
 
     driver_errors = DRIVER_ERRORS
@@ -102,7 +103,7 @@ class LlamaIndexFileSource(PeerSource):
         self.path = path
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
-        self._store: dict[str, list[Any]] = {}
+        self._store: dict[str, list[str]] = {}
 
     @classmethod
     def from_url(cls, url: StoreURL) -> LlamaIndexFileSource:
@@ -118,7 +119,7 @@ class LlamaIndexFileSource(PeerSource):
     def __repr__(self) -> str:
         return f"LlamaIndexFileSource({self.path!r})"
 
-    def _snapshot(self) -> dict[str, list[Any]]:
+    def _snapshot(self) -> dict[str, list[str]]:
         try:
             status = os.stat(self.path)
         except FileNotFoundError:
@@ -130,7 +131,7 @@ class LlamaIndexFileSource(PeerSource):
                 self._stamp = stamp
             return self._store
 
-    def _load(self) -> dict[str, list[Any]]:
+    def _load(self) -> dict[str, list[str]]:
         where = f"SimpleChatStore file {self.path!r}"
         with open(self.path, encoding="utf-8") as handle:
             try:
@@ -142,11 +143,13 @@ class LlamaIndexFileSource(PeerSource):
         store = data.get("store") if isinstance(data, dict) else None
         if not isinstance(store, dict):
             raise corrupt(where, "not a SimpleChatStore persist file (no \"store\" object)", None, "read")
+        texts: dict[str, list[str]] = {}
         for key, messages in store.items():
             if not isinstance(messages, list):
                 raise corrupt(where, f"key {key!r} holds a {type(messages).__name__}, not a list",
                               key, "read")
-        return store
+            texts[key] = [json.dumps(message, ensure_ascii=False) for message in messages]
+        return texts
 
     def _read(self, session_id: str, limit: int | None) -> list[Message]:
         stored = self._snapshot().get(session_id, [])
