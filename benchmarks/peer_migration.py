@@ -15,7 +15,7 @@ in interleaved rounds (so a change in the machine's speed weighs on all alike):
 * **migrate** - ``sessions.migrate(source, target)`` into a fresh SQLite file: read,
   convert, compare with the (empty) target, write, commit.
 
-One untimed round first warms imports, caches and connections.
+One session is read both ways first, untimed, to warm imports and connections.
 
 Each is reported in messages per second (median of the rounds) with the ratio of the
 migration to the peer's read. Peers whose server is not reachable are skipped.
@@ -41,7 +41,7 @@ import sessions
 from benchmarks.peers import PEERS, Peer, PeerStore, Place, history, session_ids
 from benchmarks.stores import POSTGRES_DSN, REDIS_URL
 
-__all__ = ["Result", "main", "measure"]
+__all__ = ["HEADER", "Result", "main", "measure", "row"]
 
 
 @dataclass
@@ -125,29 +125,32 @@ def measure(peer: Peer, messages: int, per_session: int, rounds: int, directory:
         sides: dict[str, Callable[[], object]] = {
             "peer read": lambda: store.read_all(ids), "source read": source_read, "migrate": migrate,
         }
-        for work in sides.values():  # warm-up: imports, caches, connections
-            work()
+        # Warm-up: the source's imports and the peer's first connection, on one session.
+        with contextlib.closing(sessions.connect(store.url)) as warm:
+            warm.get(ids[0])
+        store.read_all(ids[:1])
         for _ in range(rounds):
             for name, work in sides.items():
                 result.rounds.setdefault(name, []).append(_timed(work))
     return result
 
 
-def _table(results: list[Result]) -> str:
-    lines = [
-        "| peer store (URL scheme) | written by | messages | peer read msg/s | source read msg/s "
-        "| migrate into SQLite msg/s | migrate / peer read |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        writer = f"{r.peer.writer} ({r.peer.distribution} {r.peer.version})"
-        if r.skipped:
-            lines.append(f"| `{r.peer.scheme}` | {writer} | skipped: {r.skipped} | | | | |")
-            continue
-        peer, source, migrate = r.rate("peer read"), r.rate("source read"), r.rate("migrate")
-        lines.append(f"| `{r.peer.scheme}` | {writer} | {r.messages:,} in {r.sessions} | {peer:,.0f} "
-                     f"| {source:,.0f} | {migrate:,.0f} | {migrate / peer:.2f} |")
-    return "\n".join(lines)
+HEADER = (
+    "| peer store (URL scheme) | written by | messages | peer read msg/s | source read msg/s "
+    "| migrate into SQLite msg/s | migrate / peer read |\n"
+    "|---|---|---:|---:|---:|---:|---:|"
+)
+
+
+def row(result: Result) -> str:
+    """The table row of one peer store."""
+    writer = f"{result.peer.writer} ({result.peer.distribution} {result.peer.version})"
+    if result.skipped:
+        return f"| `{result.peer.scheme}` | {writer} | skipped: {result.skipped} | | | | |"
+    peer, source = result.rate("peer read"), result.rate("source read")
+    migrate = result.rate("migrate")
+    return (f"| `{result.peer.scheme}` | {writer} | {result.messages:,} in {result.sessions} "
+            f"| {peer:,.0f} | {source:,.0f} | {migrate:,.0f} | {migrate / peer:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
           f"sessions of {args.per_session:,}, median of {args.rounds} interleaved round(s)")
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores "
           "(a shared machine: other work may run alongside)\n")
-    results = []
+    print(HEADER, flush=True)  # each row as soon as its peer is measured
     with tempfile.TemporaryDirectory(prefix="peer-migration-") as scratch:
         for number, peer in enumerate(chosen):
             print(f"  {peer.name}...", file=sys.stderr, flush=True)
@@ -174,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             directory.mkdir()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                results.append(measure(peer, args.messages, args.per_session, args.rounds, directory))
-    print(_table(results))
+                result = measure(peer, args.messages, args.per_session, args.rounds, directory)
+            print(row(result), flush=True)
     return 0
 
 

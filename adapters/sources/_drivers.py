@@ -373,9 +373,13 @@ class RedisReader:
             socket_timeout=timeout, socket_connect_timeout=timeout, protocol=2,
         )
 
-    def scan(self, pattern: str, kind: str) -> Iterator[bytes]:
-        """Keys matching ``pattern`` of one type, streamed with ``SCAN`` (never ``KEYS``)."""
-        yield from self.client.scan_iter(match=pattern, count=1000, _type=kind)
+    def session_ids(self, prefix: str, kind: str) -> Iterator[str]:
+        """What follows ``prefix`` in the keys of one type (``list``, ``hash``) that start
+        with it, streamed with ``SCAN`` (never ``KEYS``)."""
+        size = len(prefix.encode())
+        for key in self.client.scan_iter(match=glob_escape(prefix) + "*", count=1000, _type=kind):
+            if len(key) > size:
+                yield key[size:].decode("utf-8", "surrogateescape")
 
     def close(self) -> None:
         self.client.close()

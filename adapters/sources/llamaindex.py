@@ -51,7 +51,6 @@ from ._drivers import (
     SQLiteDatabase,
     check_layout,
     check_name,
-    glob_escape,
     iter_distinct,
     one_query,
     open_database,
@@ -210,10 +209,7 @@ class LlamaIndexRedisSource(PeerSource):
         return int(self.reader.client.llen(self.key_prefix + session_id))
 
     def _iter_sessions(self) -> Iterator[str]:
-        size = len(self.key_prefix.encode())
-        for key in self.reader.scan(glob_escape(self.key_prefix) + "*", "list"):
-            if len(key) > size:
-                yield key[size:].decode("utf-8", "surrogateescape")
+        return self.reader.session_ids(self.key_prefix, "list")
 
     def _close(self) -> None:
         self.reader.close()

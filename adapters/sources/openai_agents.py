@@ -49,7 +49,6 @@ from ._drivers import (
     RedisReader,
     check_layout,
     check_name,
-    glob_escape,
     iter_distinct,
     open_database,
     redis_reader,
@@ -277,10 +276,7 @@ class AgentsRedisSource(PeerSource):
         return SessionInfo(session_id, count, *_times(created, updated))
 
     def _iter_sessions(self) -> Iterator[str]:
-        size = len(self.key_prefix.encode()) + 1
-        for key in self.reader.scan(glob_escape(self.key_prefix) + ":*", "hash"):
-            if len(key) > size:
-                yield key[size:].decode("utf-8", "surrogateescape")
+        return self.reader.session_ids(self.key_prefix + ":", "hash")
 
     def _close(self) -> None:
         self.reader.close()
