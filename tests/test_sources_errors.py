@@ -20,7 +20,7 @@ import pytest
 
 import adapters.sources
 import sessions
-from benchmarks.peers import PEERS, Peer, PeerStore, history
+from benchmarks.peers import PEERS, Peer, PeerStore, canonical, history
 from tests.test_sources import POSTGRES_URL, REDIS_URL, place, require
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -353,3 +353,63 @@ def test_a_missing_package_names_the_extra(blocked: str, url: str, extra: str, d
     """, blocked)
     first, message = out.splitlines()
     assert first == extra and f"pip install 'session-layer[{extra}]'" in message
+
+
+# -- older layouts and live reads -------------------------------------------------------------
+
+
+def test_an_older_simple_chat_store_file_holding_its_document_as_a_string(tmp_path: Path) -> None:
+    from adapters.llamaindex import to_canonical
+    from benchmarks.peers import llamaindex_messages
+
+    messages = llamaindex_messages(9)
+    path = tmp_path / "chat_store.json"
+    document = {"store": {"alice": [m.model_dump(mode="json") for m in messages]},
+                "class_name": "SimpleChatStore"}
+    path.write_text(json.dumps(json.dumps(document)))  # json.dump(self.json()) in older versions
+    with sessions.connect(f"llamaindex+file:///{path}") as source:
+        assert source.get("alice") == [to_canonical(m) for m in messages]
+
+
+def test_a_legacy_postgres_chat_store_table_is_found() -> None:
+    require("postgres")
+    from llama_index.storage.chat_store.postgres import PostgresChatStore
+    from llama_index.storage.chat_store.postgres.base import get_data_model
+    from sqlalchemy import create_engine
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from sqlalchemy.orm import declarative_base, sessionmaker
+
+    from adapters.llamaindex import to_canonical
+    from benchmarks.peers import llamaindex_messages
+
+    name = f"legacy_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
+    async_engine = create_async_engine(POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://"))
+    base = declarative_base()
+    get_data_model(base, name, "public", use_legacy_table_name=True)  # as older versions named it
+    base.metadata.create_all(engine)
+    try:
+        store = PostgresChatStore(session=sessionmaker(engine),
+                                  async_session=async_sessionmaker(async_engine), table_name=name)
+        messages = llamaindex_messages(12)
+        store.set_messages("alice", messages)
+        base_url = POSTGRES_URL.partition("://")[2]
+        with sessions.connect(f"llamaindex+postgresql://{base_url}?table={name}") as source:
+            assert list(source.list_sessions()) == ["alice"]
+            assert source.get("alice") == [to_canonical(m) for m in store.get_messages("alice")]
+    finally:
+        engine.dispose()
+        _postgres(f'DROP TABLE IF EXISTS "data_{name}"')
+
+
+@pytest.mark.parametrize("scheme", ["langchain+sqlite", "llamaindex+file", "agents+sqlite"])
+def test_a_source_reads_what_the_peer_writes_after_it_was_opened(scheme: str, tmp_path: Path) -> None:
+    peer = next(p for p in PEERS if p.scheme == scheme)
+    store = peer.open(place(tmp_path))
+    store.write({"alice": history(peer.family, 8, 0)})
+    with sessions.connect(store.url) as source:
+        before = source.get("alice")
+        store.write({"alice": history(peer.family, 12, 0), "bob": history(peer.family, 3, 50)})
+        after = source.get("alice")
+        assert len(after) > len(before) and sorted(source.list_sessions()) == ["alice", "bob"]
+        assert source.get("bob") == canonical(peer.family, store.read("bob"))
