@@ -57,17 +57,23 @@ def _city(turn: int) -> str:
 
 def langchain_messages(count: int, seed: int = 0) -> list[Any]:
     """About ``count`` LangChain messages: turns of question, tool call, tool result and
-    answer; every fifth question carries an image."""
+    answer; every fifth question carries an image (a Chat Completions part or a LangChain
+    1.x content block)."""
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
     messages: list[Any] = [SystemMessage("You are a travel assistant. Réponds brièvement.")]
     turn = seed
     while len(messages) < count:
         city, call = _city(turn), f"call_{seed}_{turn}"
-        if turn % 5 == 0:
+        if turn % 10 == 0:
             messages.append(HumanMessage(content=[
                 {"type": "text", "text": f"Where is this? ({turn}) 📷"},
                 {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            ]))
+        elif turn % 5 == 0:  # LangChain 1.x standard content blocks
+            messages.append(HumanMessage(content_blocks=[
+                {"type": "text", "text": f"And this one? ({turn}) 🖼"},
+                {"type": "image", "base64": PNG, "mime_type": "image/png"},
             ]))
         else:
             messages.append(HumanMessage(f"Weather in {city}? ({turn}) 🌦", id=f"human-{seed}-{turn}"))
