@@ -71,10 +71,9 @@ def langchain_messages(count: int, seed: int = 0) -> list[Any]:
                 {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
             ]))
         elif turn % 5 == 0:  # LangChain 1.x standard content blocks
-            messages.append(HumanMessage(content_blocks=[
-                {"type": "text", "text": f"And this one? ({turn}) 🖼"},
-                {"type": "image", "base64": PNG, "mime_type": "image/png"},
-            ]))
+            blocks: list[Any] = [{"type": "text", "text": f"And this one? ({turn}) 🖼"},
+                                 {"type": "image", "base64": PNG, "mime_type": "image/png"}]
+            messages.append(HumanMessage(content_blocks=blocks))
         else:
             messages.append(HumanMessage(f"Weather in {city}? ({turn}) 🌦", id=f"human-{seed}-{turn}"))
         messages.append(AIMessage(
