@@ -147,6 +147,46 @@ def test_reads_windows_counts_and_infos(written: Written) -> None:
         assert (source.get(missing), source.count(missing), source.info(missing)) == ([], 0, None)
 
 
+def test_a_window_reads_only_the_end_of_the_history(written: Written,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get(limit=N)`` fetches O(N) rows or list elements, not the 1,000 of the session."""
+    long, limit = written.ids[0], 5
+    fetched: list[int] = []
+    with written.source() as source:
+        source.count(long)  # the first use checks the layout: not part of the window
+        database = getattr(source, "database", None)
+        if database is not None:
+            read = database.read
+
+            def counting_read(work: Any) -> Any:
+                def counted(fetch: Any) -> Any:
+                    def fetch_rows(query: str, params: Any) -> Any:
+                        rows = fetch(query, params)
+                        fetched.append(len(rows))
+                        return rows
+
+                    return work(fetch_rows)
+
+                return read(counted)
+
+            monkeypatch.setattr(database, "read", counting_read)
+        elif hasattr(source, "reader"):
+            client = source.reader.client
+            lrange = client.lrange
+
+            def counting_lrange(key: Any, start: int, end: int) -> Any:
+                elements = lrange(key, start, end)
+                fetched.append(len(elements))
+                return elements
+
+            monkeypatch.setattr(client, "lrange", counting_lrange)
+        else:
+            pytest.skip("a SimpleChatStore file is one JSON document: it is parsed whole")
+        assert source.get(long, limit=limit) == written.expected[long][-limit:]
+    # One row per message, or for the Agents SDK a first window of 2N+16 items.
+    assert 0 < sum(fetched) <= 2 * limit + 16, fetched
+
+
 async def test_async_reads_equal_the_sync_ones(written: Written) -> None:
     source = written.source()
     try:
