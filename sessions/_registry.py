@@ -52,12 +52,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def redact_url(text: str) -> str:
     """``text`` with anything that may be a password replaced by ``***``: for URLs in
-    messages. A URL that cannot be parsed is masked from ``//`` to its last ``@``."""
-    start = text.find("://")
+    messages. A URL that cannot be parsed is masked from ``//`` (or from its first
+    ``:``) to its last ``@``."""
+    slashes = text.find("://")
+    start = slashes + 3 if slashes >= 0 else text.find(":") + 1
     at = text.rfind("@")
-    if start < 0 or at < start:
+    if at < start:
         return text
-    return text[:start + 3] + "***" + text[at:]
+    return text[:start] + "***" + text[at:]
 
 
 @dataclass(frozen=True)
