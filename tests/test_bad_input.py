@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 import sessions
 from sessions import cli
-from tests.backends import Backend
+from tests.backends import Backend, params
 from tests.conformance.messages import text
 
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
@@ -317,14 +317,10 @@ LOCAL = ("memory", "sqlite", "file", "gzip+aes+sqlite", "conversations")
 SERVERS = ("redis", "postgres", "aes+redis", "gzip+postgres")
 
 
-def test_contract_methods_refuse_bad_arguments_and_write_nothing(store: sessions.Session,
-                                                                 backend: Backend) -> None:
-    if backend.name in LOCAL:
-        _contract_property(store, PROPERTY)
-    elif backend.name in SERVERS:
-        _contract_property(store, SERVER_PROPERTY)
-    else:
-        pytest.skip("covered by the backends and stacks above")
+@pytest.mark.parametrize("chosen", params(LOCAL + SERVERS))
+def test_contract_methods_refuse_bad_arguments_and_write_nothing(chosen: Backend, tmp_path: Path) -> None:
+    with chosen.open(tmp_path) as store:
+        _contract_property(store, PROPERTY if chosen.name in LOCAL else SERVER_PROPERTY)
 
 
 def test_the_reported_cases() -> None:
