@@ -163,15 +163,22 @@ PASSWORD_CHARS = st.sampled_from([*"ab12#@%/?:[]!$&'()*+,;= \t", "\x00", "\u202e
 
 
 @st.composite
-def store_urls(draw: st.DrawFn) -> str:
+def store_urls(draw: st.DrawFn, reachable: bool = True) -> str:
+    """Store URLs, odd and valid, with a marked password. With ``reachable=False`` no
+    URL can name a live server (only loopback port 1, or a port that is refused):
+    what the CLI is given must never write to the shared test servers."""
     scheme = draw(st.sampled_from(["redis", "rediss", "redis+cluster", "postgresql", "postgres",
                                    "sqlite", "file", "memory", "openai+conversations", "nowhere"]))
     password = "Zq9" + "".join(draw(st.lists(PASSWORD_CHARS, max_size=6))) + "Wk7"
     if draw(st.booleans()):
         password = quote(password, safe="")
     userinfo = draw(st.sampled_from(["", "user:{}@", ":{}@", "u@"])).format(password)
-    host = draw(st.sampled_from(["127.0.0.1", "localhost", "[::1]", "[::1", "", "db.internal", "h st"]))
-    port = draw(st.sampled_from(["", ":6379", ":99999", ":-1", ":abc", ":", ":0", ":" + "9" * 30]))
+    if reachable:
+        host = draw(st.sampled_from(["127.0.0.1", "localhost", "[::1]", "[::1", "", "db.internal", "h st"]))
+        port = draw(st.sampled_from(["", ":6379", ":99999", ":-1", ":abc", ":", ":0", ":" + "9" * 30]))
+    else:
+        host = draw(st.sampled_from(["127.0.0.1", "[::1]", "[::1", ""]))
+        port = draw(st.sampled_from([":1", ":99999", ":-1", ":abc", ":" + "9" * 30]))
     # Relative paths only: the stores that create files do so in a scratch directory.
     path = draw(st.sampled_from(["", "/", "/0", "/db", "/x.db", "/a#b", "/a%23b", "/%zz", "/0/1",
                                  "/..", "/sub/x.db", "/\x1b"]))
@@ -466,7 +473,7 @@ def test_foreign_keys_under_the_prefix_are_skipped_by_every_listing(tmp_path: Pa
 
 @st.composite
 def cli_calls(draw: st.DrawFn) -> tuple[list[str], bytes]:
-    url = draw(store_urls() | st.sampled_from(["memory://", "sqlite:///cli.db"]))
+    url = draw(store_urls(reachable=False) | st.sampled_from(["memory://", "sqlite:///cli.db"]))
     command = draw(st.sampled_from(["list", "show", "export", "import", "migrate", "delete", "prune",
                                     "stats"]))
     word = draw(BAD_TEXT.filter(lambda t: "\x00" not in t and "\ud800" not in t) | st.text(max_size=10))
@@ -476,7 +483,8 @@ def cli_calls(draw: st.DrawFn) -> tuple[list[str], bytes]:
         "show": ["show", word, *draw(st.sampled_from([[], ["--json"], ["--limit", number]]))],
         "export": ["export", word],
         "import": ["import", "-", *draw(st.sampled_from([[], ["--replace"]]))],
-        "migrate": ["migrate", url, "memory://", "-q", "--session", word],
+        "migrate": ["migrate", url, draw(st.sampled_from(["memory://", "sqlite:///cli.db"])), "-q",
+                    "--session", word],
         "delete": ["delete", word, "--yes"],
         "prune": ["prune", "--older-than", draw(st.sampled_from([number, word, "99999999999d", "1d"]))],
         "stats": ["stats"],
