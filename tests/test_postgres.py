@@ -81,6 +81,26 @@ def test_connect_by_url_with_options(prefix: str) -> None:
             assert store.get(scheme) == [user(0)]
 
 
+async def test_several_servers_by_url_and_by_dsn(prefix: str) -> None:
+    """libpq multi-host: the first server is down, the store uses the next one."""
+    from tests.redis_servers import free_port
+
+    down = free_port()
+    for opened in (
+        sessions.connect(f"postgresql://postgres@/test?host=127.0.0.1,127.0.0.1&port={down},5432"
+                         f"&target_session_attrs=read-write&table_prefix={prefix}"),
+        sessions.connect(f"postgresql://postgres@127.0.0.1:{down}/test?port=5432&table_prefix={prefix}"),
+        sessions.PostgresSession(f"host=127.0.0.1,127.0.0.1 port={down},5432 user=postgres dbname=test "
+                                 "target_session_attrs=read-write", table_prefix=prefix),
+    ):
+        async with opened as store:
+            assert isinstance(store, sessions.PostgresSession)
+            store.append("s", [user(0)])
+            await store.aappend("s", [user(1)])
+    with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix) as store:
+        assert store.get("s") == [user(0), user(1)] * 3
+
+
 def test_settings_like_the_seed(prefix: str) -> None:
     with sessions.PostgresSession(host="127.0.0.1", port=5432, user="postgres", database="test",
                                   table_prefix=prefix) as store:

@@ -250,8 +250,8 @@ def fail_over(cluster: RedisCluster, kind: str, min_replicas: int) -> Outcome:
         try:
             victim.command("CLIENT", "KILL", "TYPE", "replica")
             time.sleep(LAG)
-            killed_at = time.monotonic()
             victim.stop()
+            killed_at = time.monotonic()
         finally:
             replica.resume()
         wait_until(lambda: replica.command("ROLE")[0] == b"master",  # type: ignore[index]
