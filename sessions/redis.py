@@ -53,7 +53,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -584,18 +584,22 @@ class RedisSession(BaseSession):
         reply callbacks and no retries, and skipping redis-py's generic command and pool
         layers saves about 8 µs of an append. Otherwise: ``execute_command``.
         """
-        direct = self._direct_connections
+        direct = self._direct_connections or self._own_connections()
         if direct is not None:
             return direct.run(command)
+        return self._sync().execute_command(*command)
+
+    def _own_connections(self) -> _DirectConnections | None:
+        """The store's own connections (made on first use), or None if the store does
+        not keep its own: a cluster, or clients it was given."""
         client = self._sync()
         if not self._direct:
-            return client.execute_command(*command)
+            return None
         with self._lock:
             if self._direct_connections is None:
                 pool = client.connection_pool
                 self._direct_connections = _DirectConnections(pool.connection_class, pool.connection_kwargs)
-            direct = self._direct_connections
-        return direct.run(command)
+            return self._direct_connections
 
     def _get(self, session_id: str, limit: int | None) -> list[str]:
         start = 0 if limit is None else -limit
@@ -627,12 +631,16 @@ class RedisSession(BaseSession):
                     raise RedisClusterException(f"unknown cluster node {ask!r}")
                 target, where = client.get_redis_connection(node), f"the primary {node.name}"
             else:
-                target, where = client, "the primary"
+                target, where = self._own_connections() or client, "the primary"
             try:
-                with target.pipeline(transaction=False) as pipe:
-                    for part in _pipelined(command, ask is not None, self._wait):
-                        pipe.execute_command(*part)
-                    replies = pipe.execute(raise_on_error=False)
+                parts = _pipelined(command, ask is not None, self._wait)
+                if isinstance(target, _DirectConnections):
+                    replies = target.pipeline(parts)
+                else:
+                    with target.pipeline(transaction=False) as pipe:
+                        for part in parts:
+                            pipe.execute_command(*part)
+                        replies = pipe.execute(raise_on_error=False)
                 step = _settle(replies, command, ask, write, self.min_replicas, self.replica_timeout, where)
             except (*_NODE_FAILURES, ClusterDownError):
                 if cluster:  # the slot may have a new primary: learn the topology again
@@ -833,12 +841,23 @@ class _DirectConnections:
         self._pid = os.getpid()
 
     def run(self, command: tuple[Any, ...]) -> Any:
+        """Send one command and read its reply; an error reply is raised."""
+        reply = self.pipeline((command,))[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    def pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write on one connection and read their replies in
+        order; an error reply takes its command's place (it was read whole, so the
+        connection stays clean)."""
         if self._pid != os.getpid():
             self._idle, self._pid = collections.deque(), os.getpid()
         try:
             connection = self._idle.pop()
         except IndexError:
             connection = self._make()
+        replies: list[Any] = []
         try:
             connection.connect()  # a no-op while connected
             try:
@@ -848,16 +867,20 @@ class _DirectConnections:
             if stale:
                 connection.disconnect()
                 connection.connect()
-            connection.send_command(*command)
-            reply = connection.read_response()
-        except ResponseError:
-            self._idle.append(connection)  # the error reply was read: the connection is clean
-            raise
+            if len(commands) == 1:
+                connection.send_command(*commands[0])
+            else:
+                connection.send_packed_command(connection.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
         except BaseException:
             connection.disconnect()
             raise
         self._idle.append(connection)
-        return reply
+        return replies
 
     def close(self) -> None:
         while True:

@@ -1,25 +1,37 @@
-"""Writers that keep appending while a test fails a server over, and the audit of what
-they were told against what the store holds afterwards.
+"""Failovers under load: writers that keep appending while a server is killed and
+replaced, and the audit of what they were told against what the store holds afterwards.
 
 Shared by the failover tests of Redis Cluster and PostgreSQL and by
 ``benchmarks/failover.py``. Every writer appends numbered batches to sessions of its
 own and records each call: when it started and ended, and whether it was acknowledged
 or failed (with the error). :func:`audit` then reads every session back and checks
 what a failover may and may not do to acknowledged writes.
+
+Both scenarios make the replica lag before the kill. On loopback a replica copies a
+write well within a millisecond, so a plain kill of the primary loses nothing even
+without a replicated acknowledgement and would prove nothing. The replica is paused
+(SIGSTOP) and its link cut on the primary shortly before the kill: without a
+replicated acknowledgement the primary keeps acknowledging writes its replica never
+sees, and these are lost when the replica takes over; with one, those writes wait
+and are refused, and every acknowledged append survives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import sessions
+from tests.postgres_servers import PostgresServer
+from tests.redis_servers import RedisCluster, RedisServer, wait_until
 
 BATCH = 3  # messages per append: a half-written batch would show
 
@@ -267,4 +279,144 @@ def audit(histories: dict[str, list[sessions.Message]], attempts: Iterable[Attem
         present.update((session, n) for n in numbers)
     outcome.lost = sorted((a.session, a.number) for a in attempts
                           if a.error is None and (a.session, a.number) not in present)
+    return outcome
+
+
+# -- the scenarios -----------------------------------------------------------------------------
+
+#: Seconds the primary runs with its replica cut off before it is killed.
+LAG = 0.5
+#: Acknowledged appends before the kill, and in the whole run.
+BEFORE_KILL, AT_LEAST = 1500, 2000
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    socket_timeout: float = 2.0
+    replica_timeout: float = 0.5
+
+
+def redis_cluster_url(cluster: RedisCluster, prefix: str, min_replicas: int = 1,
+                      avoid: RedisServer | None = None, replica_timeout: float | None = None,
+                      settings: RedisSettings = RedisSettings()) -> str:
+    """A store URL naming a running node other than ``avoid`` (one about to be killed)."""
+    node = next(s for s in cluster.servers if s is not avoid and s.running)
+    wait = replica_timeout or settings.replica_timeout
+    replicas = f"&min_replicas={min_replicas}&replica_timeout={wait}" if min_replicas else ""
+    return (f"redis+cluster://127.0.0.1:{node.port}?prefix={prefix}"
+            f"&socket_timeout={settings.socket_timeout}{replicas}")
+
+
+def redis_cluster_failover(cluster: RedisCluster, kind: str, min_replicas: int,
+                           settings: RedisSettings = RedisSettings()) -> Outcome:
+    """Kill a primary whose replica lags, under 8 writers; the replica takes over, the
+    killed node is restarted and rejoins as its replica (with one replica per primary,
+    ``min_replicas=1`` writes to those slots need it back). Returns the audit, with the
+    appends to the killed primary's sessions watched."""
+    wait_until(cluster.healthy, "a healthy cluster", 60)
+    victim = cluster.primaries()[0]
+    prefix = f"test:{uuid.uuid4().hex}:"
+    url = redis_cluster_url(cluster, prefix, min_replicas, avoid=victim, settings=settings)
+    writers = Writers(kind, url).start()
+    with sessions.RedisSession(url) as keys:
+        on_victim = {s for s in writers.session_ids if cluster.primary_for(keys._keys(s)[0]) is victim}
+    assert on_victim, "no session lives on the primary to be killed"
+    try:
+        writers.wait(lambda a: acknowledged(a) >= BEFORE_KILL and acknowledged(a, among=on_victim) >= 100,
+                     "appends before the kill", 60)
+        replica = cluster.replica_of(victim)
+        replica.pause()
+        try:
+            victim.command("CLIENT", "KILL", "TYPE", "replica")
+            time.sleep(LAG)
+            victim.stop()
+            killed_at = time.monotonic()
+        finally:
+            replica.resume()
+        wait_until(lambda: replica.command("ROLE")[0] == b"master",  # type: ignore[index]
+                   "the replica to take over", 30)
+        promoted = time.monotonic() - killed_at
+        victim.start()  # rejoins as a replica of the node that replaced it
+        restarted = time.monotonic() - killed_at
+        wait_until(cluster.healthy, "the cluster to heal", 60)
+        writers.wait(lambda a: acknowledged(a, after=killed_at, among=on_victim) >= 50
+                     and acknowledged(a) >= AT_LEAST, "appends to the failed-over slots", 60)
+    finally:
+        attempts = writers.stop()
+    with sessions.RedisSession(redis_cluster_url(cluster, prefix, 0, settings=settings)) as reader:
+        histories = {s: reader.get(s) for s in writers.session_ids}
+    outcome = audit(histories, attempts, since=killed_at, watched=on_victim)
+    outcome.milestones = {"replica promoted": promoted, "killed node restarted": restarted}
+    return outcome
+
+
+@contextlib.contextmanager
+def replicated_postgres(programs: Any, synchronous: bool) -> Iterator[tuple[PostgresServer, PostgresServer]]:
+    """A primary and its streaming standby, synchronous or asynchronous, removed after."""
+    primary = PostgresServer(programs)
+    standby: PostgresServer | None = None
+    try:
+        primary.initdb().start(*(("synchronous_standby_names=standby", "synchronous_commit=on")
+                                 if synchronous else ()))
+        # A standby whose WAL stream just broke waits wal_retrieve_retry_interval (5 s by
+        # default) before it acts on a promotion: shortened, the runs are shorter.
+        standby = primary.standby("standby", "wal_retrieve_retry_interval=100ms")
+        expected = [("standby", "streaming", "sync" if synchronous else "async")]
+        wait_until(lambda: _replication(primary) == expected, "the standby to stream", 60)
+        yield primary, standby
+    finally:
+        primary.remove()
+        if standby is not None:
+            standby.remove()
+
+
+def _replication(primary: PostgresServer) -> list[tuple[str, str, str]]:
+    import psycopg
+
+    try:
+        with psycopg.connect(primary.url, connect_timeout=5) as conn:
+            return [(str(a), str(b), str(c)) for a, b, c in conn.execute(
+                "SELECT application_name, state, sync_state FROM pg_stat_replication")]
+    except psycopg.Error:
+        return []
+
+
+def postgres_failover(primary: PostgresServer, standby: PostgresServer, kind: str,
+                      connect_timeout: float = 2) -> Outcome:
+    """Kill the primary under 8 writers after cutting its standby off, promote the
+    standby, and audit what the writers were told against what it holds. The store is
+    given both servers (libpq multi-host, ``target_session_attrs=read-write``)."""
+    import psycopg
+
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    url = (f"postgresql://postgres@/postgres?host=127.0.0.1,127.0.0.1"
+           f"&port={primary.port},{standby.port}&target_session_attrs=read-write"
+           f"&table_prefix={prefix}&connect_timeout={connect_timeout:g}")
+    with sessions.connect(url) as first:
+        first.count("create the tables")
+    writers = Writers(kind, url).start()
+    try:
+        writers.wait(lambda a: acknowledged(a) >= BEFORE_KILL, "appends before the kill", 120)
+        standby.pause()
+        try:
+            with psycopg.connect(primary.url, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+            time.sleep(LAG)
+            primary.kill()
+            killed_at = time.monotonic()
+        finally:
+            standby.resume()
+        standby.promote()
+        promoted = time.monotonic() - killed_at
+        writers.wait(lambda a: acknowledged(a, after=killed_at) >= 50 and acknowledged(a) >= AT_LEAST,
+                     "appends on the promoted standby", 60)
+    finally:
+        attempts = writers.stop()
+    # The key=value form of a multi-host DSN, as users write it for libpq.
+    dsn = (f"host=127.0.0.1,127.0.0.1 port={primary.port},{standby.port} user=postgres "
+           f"dbname=postgres target_session_attrs=read-write")
+    with sessions.PostgresSession(dsn, table_prefix=prefix) as reader:
+        histories = {s: reader.get(s) for s in writers.session_ids}
+    outcome = audit(histories, attempts, since=killed_at)
+    outcome.milestones = {"standby promoted": promoted}
     return outcome

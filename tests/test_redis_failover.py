@@ -30,23 +30,19 @@ import sessions
 from sessions import RedisSession
 from sessions.redis import NotEnoughReplicas
 from tests.backends import server_unavailable
-from tests.failover import BATCH, Outcome, Writers, acknowledged, audit, batch
+from tests.failover import BATCH, Outcome, RedisSettings, batch, redis_cluster_failover, redis_cluster_url
 from tests.redis_servers import RedisCluster, RedisServer, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 NODE_TIMEOUT_MS = 2000
-SOCKET_TIMEOUT = 2.0
-REPLICA_TIMEOUT = 0.5
+SOCKET_TIMEOUT = RedisSettings().socket_timeout
+REPLICA_TIMEOUT = RedisSettings().replica_timeout
 #: The replica wait of writes that must succeed (a loaded machine's replica is slow).
 PATIENT = 1.5
-#: Seconds the primary runs with its replica cut off before it is killed.
-LAG = 0.5
 #: The longest a failing call may take: a dead node's socket timeout, then a topology
 #: refresh that may meet a paused node's socket timeout too, plus the replica wait.
 FAILURE_BOUND = 2 * SOCKET_TIMEOUT + REPLICA_TIMEOUT + 1.5
-#: Appends acknowledged before the kill, and in the whole run.
-BEFORE_KILL, AT_LEAST = 1500, 2000
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +54,8 @@ def cluster() -> Iterator[RedisCluster]:
     started.remove()
 
 
-def cluster_url(cluster: RedisCluster, prefix: str, min_replicas: int = 1,
-                avoid: RedisServer | None = None, replica_timeout: float = REPLICA_TIMEOUT) -> str:
-    """A store URL naming a node other than ``avoid`` (the one about to be killed)."""
-    node = next(s for s in cluster.servers if s is not avoid and s.running)
-    replicas = f"&min_replicas={min_replicas}&replica_timeout={replica_timeout}" if min_replicas else ""
-    return (f"redis+cluster://127.0.0.1:{node.port}?prefix={prefix}"
-            f"&socket_timeout={SOCKET_TIMEOUT}{replicas}")
+def cluster_url(cluster: RedisCluster, prefix: str, replica_timeout: float = REPLICA_TIMEOUT) -> str:
+    return redis_cluster_url(cluster, prefix, replica_timeout=replica_timeout)
 
 
 def fresh_prefix() -> str:
@@ -231,46 +222,6 @@ def test_writes_follow_a_slot_that_moves_to_another_primary(cluster: RedisCluste
 # -- a primary killed under eight writers ---------------------------------------------------------
 
 
-def fail_over(cluster: RedisCluster, kind: str, min_replicas: int) -> Outcome:
-    """Kill a primary whose replica lags, under 8 writers; its replica takes over and
-    the killed node comes back as the new primary's replica. Returns the audit."""
-    healthy(cluster)
-    victim = cluster.primaries()[0]
-    prefix = fresh_prefix()
-    url = cluster_url(cluster, prefix, min_replicas, avoid=victim)
-    writers = Writers(kind, url).start()
-    with RedisSession(url) as keys:
-        on_victim = {s for s in writers.session_ids if cluster.primary_for(keys._keys(s)[0]) is victim}
-    assert on_victim, "no session lives on the primary to be killed"
-    try:
-        writers.wait(lambda a: acknowledged(a) >= BEFORE_KILL and acknowledged(a, among=on_victim) >= 100,
-                     "appends before the kill", 60)
-        replica = cluster.replica_of(victim)
-        replica.pause()
-        try:
-            victim.command("CLIENT", "KILL", "TYPE", "replica")
-            time.sleep(LAG)
-            victim.stop()
-            killed_at = time.monotonic()
-        finally:
-            replica.resume()
-        wait_until(lambda: replica.command("ROLE")[0] == b"master",  # type: ignore[index]
-                   "the replica to take over", 30)
-        promoted = time.monotonic() - killed_at
-        victim.start()  # rejoins as a replica of the node that replaced it
-        restarted = time.monotonic() - killed_at
-        healthy(cluster)
-        writers.wait(lambda a: acknowledged(a, after=killed_at, among=on_victim) >= 50
-                     and acknowledged(a) >= AT_LEAST, "appends to the failed-over slots", 60)
-    finally:
-        attempts = writers.stop()
-    with RedisSession(cluster_url(cluster, prefix, 0)) as reader:
-        histories = {s: reader.get(s) for s in writers.session_ids}
-    outcome = audit(histories, attempts, since=killed_at, watched=on_victim)
-    outcome.milestones = {"replica promoted": promoted, "killed node restarted": restarted}
-    return outcome
-
-
 def report(capsys: Any, title: str, outcome: Outcome) -> None:
     with capsys.disabled():
         print(f"\n{title}: {outcome.summary()}")
@@ -279,7 +230,7 @@ def report(capsys: Any, title: str, outcome: Outcome) -> None:
 @pytest.mark.parametrize("kind", ["threads", "processes", "tasks"])
 def test_replicated_acknowledgement_loses_nothing_in_a_failover(
         cluster: RedisCluster, kind: str, capsys: Any) -> None:
-    outcome = fail_over(cluster, kind, min_replicas=1)
+    outcome = redis_cluster_failover(cluster, kind, min_replicas=1)
     report(capsys, f"Redis Cluster failover, {kind}, min_replicas=1", outcome)
     assert outcome.lost == []
     assert outcome.unexpected == [], outcome.unexpected[:3]
@@ -291,7 +242,7 @@ def test_replicated_acknowledgement_loses_nothing_in_a_failover(
 def test_without_replicated_acknowledgement_a_failover_loses_appends(
         cluster: RedisCluster, capsys: Any) -> None:
     """Not an assertion on the count: the figure users choose by (docs/scaling.md)."""
-    outcome = fail_over(cluster, "threads", min_replicas=0)
+    outcome = redis_cluster_failover(cluster, "threads", min_replicas=0)
     report(capsys, "Redis Cluster failover, threads, no min_replicas", outcome)
     assert outcome.unexpected == [], outcome.unexpected[:3]
     assert outcome.slowest_failure < FAILURE_BOUND
