@@ -392,8 +392,9 @@ def postgres_failover(primary: PostgresServer, standby: PostgresServer, kind: st
     url = (f"postgresql://postgres@/postgres?host=127.0.0.1,127.0.0.1"
            f"&port={primary.port},{standby.port}&target_session_attrs=read-write"
            f"&table_prefix={prefix}&connect_timeout={connect_timeout:g}")
-    with sessions.connect(url) as first:
-        first.count("create the tables")
+    first = sessions.connect(url)
+    first.count("create the tables")
+    first.close()
     writers = Writers(kind, url).start()
     try:
         writers.wait(lambda a: acknowledged(a) >= BEFORE_KILL, "appends before the kill", 120)

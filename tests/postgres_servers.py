@@ -117,6 +117,11 @@ class PostgresServer:
             return pid
         return None
 
+    def pids(self) -> list[int]:
+        """The postmaster and its children, while it runs."""
+        pid = self.pid
+        return [] if pid is None else [pid, *_children(pid)]
+
     def _processes(self) -> list[int]:
         """The postmaster and its children, the postmaster stopped first (SIGSTOP) so that
         it forks no child that the list would miss; empty if the server is not running."""
