@@ -52,9 +52,11 @@ def test_a_failover_keeps_every_acknowledged_append(
         outcome = postgres_failover(*servers, kind, connect_timeout=CONNECT_TIMEOUT)
     report(capsys, f"PostgreSQL failover, {kind}, {replication} standby", outcome)
     assert outcome.unexpected == [], outcome.unexpected[:3]
-    assert outcome.failed, "the failover went unnoticed: the test did not test anything"
     assert outcome.slowest_failure < FAILURE_BOUND
     assert outcome.first_ack_after is not None
     if replication == "synchronous":
+        # The writers were waiting for the cut-off standby when the primary died.
+        assert outcome.failed, "the failover went unnoticed: the test did not test anything"
         assert outcome.lost == []
-    # Asynchronous: the lost count is reported, not asserted (docs/scaling.md).
+    # Asynchronous: the lost count is reported, not asserted (docs/scaling.md); the
+    # writers may not even notice the kill (a dead idle connection is replaced).
