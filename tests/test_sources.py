@@ -15,6 +15,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,15 @@ from adapters.langchain import SessionChatMessageHistory
 from adapters.llamaindex import SessionChatStore
 from adapters.openai_agents import AgentsSession
 from adapters.runner import Agent, Runner
-from adapters.sources import ReadOnlySourceError
+from adapters.sources import UNKNOWN_TIME, ReadOnlySourceError
 from benchmarks.peers import PEERS, Peer, PeerStore, Place, canonical, history, session_ids
 from tests.backends import POSTGRES_URL, Backend, params, server_unavailable
 from tests.chat_server import ChatServer, Reply
 from tests.redis_servers import SHARED_HOST, SHARED_PORT, reachable
 
 REDIS_URL = f"redis://{SHARED_HOST}:{SHARED_PORT}/0"
+#: A time after every peer's write: every session is idle then.
+LATER = datetime(3000, 1, 1, tzinfo=timezone.utc)
 #: Messages of each session written: a long one, a rich one, short ones.
 SIZES = (1000, 43, 9, 1)
 
@@ -210,13 +213,19 @@ async def test_every_write_is_refused_and_nothing_changes(written: Written) -> N
         refused = [
             lambda: source.append(sid, [message]), lambda: source.replace(sid, [message]),
             lambda: source.pop(sid), lambda: source.clear(sid), lambda: source.delete(sid),
+            # Refused even when the session is not idle (nothing would be deleted).
+            lambda: source.delete_if_idle(sid, UNKNOWN_TIME),
+            lambda: sessions.prune(source, "1s", now=LATER),
         ]
         for write in refused:
             with pytest.raises(ReadOnlySourceError) as caught:
                 write()
-            assert isinstance(caught.value, sessions.SessionError) and caught.value.session_id == sid
+            assert isinstance(caught.value, sessions.SessionError)
+            assert caught.value.session_id in (sid, *written.ids)
         for awrite in (source.aappend(sid, [message]), source.areplace(sid, []), source.apop(sid),
-                       source.aclear(sid), source.adelete(sid)):
+                       source.aclear(sid), source.adelete(sid),
+                       source.adelete_if_idle(sid, UNKNOWN_TIME),
+                       sessions.aprune(source, "1s", now=LATER)):
             with pytest.raises(ReadOnlySourceError):
                 await awrite
         assert source.get(sid) == written.expected[sid]

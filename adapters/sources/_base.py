@@ -42,10 +42,10 @@ class PeerSource(BaseSession):
 
     ``get``/``aget`` (``limit=N`` reads only the last N where the layout allows),
     ``count``, ``info`` and ``list_sessions`` work as on every store; the async methods
-    run the reads in a worker thread. Every write raises :class:`ReadOnlySourceError`
-    before anything is sent to the peer's store. A stored row that the peer's layout
-    does not allow, or that the adapter's converter cannot read, raises
-    :class:`CorruptRecordError` naming the row.
+    run the reads in a worker thread. Every write (``delete_if_idle`` too, so ``prune``)
+    raises :class:`ReadOnlySourceError` before anything is sent to the peer's store. A
+    stored row that the peer's layout does not allow, or that the adapter's converter
+    cannot read, raises :class:`CorruptRecordError` naming the row.
 
     A subclass implements :meth:`_read` (converted messages) and the listing; it may
     override :meth:`_count`, :meth:`_info` and :meth:`_exists` where the peer's data
@@ -112,6 +112,9 @@ class PeerSource(BaseSession):
     def delete(self, session_id: str) -> None:
         self._refuse("delete", session_id)
 
+    def delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        self._refuse("delete_if_idle", session_id)
+
     async def aappend(self, session_id: str, messages: Iterable[Message]) -> None:
         self._refuse("append", session_id)
 
@@ -126,6 +129,9 @@ class PeerSource(BaseSession):
 
     async def adelete(self, session_id: str) -> None:
         self._refuse("delete", session_id)
+
+    async def adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        self._refuse("delete_if_idle", session_id)
 
     # The record hooks of the writes are never reached: the methods above refuse first.
 
@@ -143,3 +149,6 @@ class PeerSource(BaseSession):
 
     def _delete(self, session_id: str) -> None:
         self._refuse("delete", session_id)
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        self._refuse("delete_if_idle", session_id)
