@@ -22,6 +22,7 @@ import agents
 import openai
 import pytest
 from agents.memory import OpenAIResponsesCompactionSession, SessionSettings
+from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -30,6 +31,7 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ThinkingBlock,
 )
+from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 
 import sessions
 from adapters.langchain import SessionChatMessageHistory
@@ -212,8 +214,9 @@ class _CompactServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
                 users = [{"type": "message", "role": "user", "id": f"msg_u{n}", "status": "completed",
-                          "content": [{"type": "input_text", "text": item["content"]}]}
-                         for n, item in enumerate(body["input"]) if item.get("role") == "user"]
+                          "content": [{"type": "input_text", "text": item["content"]}]
+                          if isinstance(item["content"], str) else item["content"]}
+                         for n, item in enumerate(body.get("input", ())) if item.get("role") == "user"]
                 reply = json.dumps({
                     "id": "cmp_1", "object": "response.compaction", "created_at": 0,
                     "output": [*users, {"type": "compaction", "id": "cmp_item",
@@ -592,3 +595,95 @@ async def test_pop_clear_and_add_like_the_sdks_sessions() -> None:
     assert await second.get_items() == [{"role": "user", "content": "other"}]
     await second.clear_session()
     assert await second.get_items() == [] and await second.pop_item() is None
+
+
+@agents.function_tool(needs_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file."""
+    return f"deleted {path}"
+
+
+async def test_a_call_waiting_for_approval_is_stored_and_read_once_answered(
+        chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI) -> None:
+    store = sessions.MemorySession()
+    session = AgentsSession(store, "hitl")
+    agent = agents.Agent(name="Assistant", tools=[delete_file],
+                         model=OpenAIChatCompletionsModel(model="test-model", openai_client=chat_aclient))
+    chat_server.script(calls(("call_1", "delete_file", {"path": "a.txt"})), Reply("Deleted."))
+    interrupted = await agents.Runner.run(agent, "Delete a.txt", session=session)
+    assert len(interrupted.interruptions) == 1
+    # The call is stored, but it is no model input until its result is there.
+    assert store.get("hitl")[-1]["tool_calls"][0]["id"] == "call_1"
+    assert await session.get_items() == [{"role": "user", "content": "Delete a.txt"}]
+    state = interrupted.to_state()
+    state.approve(interrupted.interruptions[0])
+    resumed = await agents.Runner.run(agent, state, session=session)
+    assert resumed.final_output == "Deleted."
+    assert chat_server.invalid == [] and problems(chat_server.requests[-1]["messages"]) == []
+    items = await session.get_items()
+    assert [i.get("type", "message") for i in items] == [
+        "message", "function_call", "function_call_output", "message"]
+    assert len(store.get("hitl")) == 4  # the call once, its result, the answer
+
+
+class _ScriptedResponsesModel(agents.Model):
+    """A model answering from a script with Responses output items and a response id,
+    as a Responses API model does (so the SDK compacts automatically after a turn)."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.inputs: list[Any] = []
+
+    async def get_response(self, system_instructions: str | None, input: Any, *args: Any,
+                           **kwargs: Any) -> agents.ModelResponse:
+        self.inputs.append(copy.deepcopy(input))
+        number = len(self.inputs)
+        message = ResponseOutputMessage(
+            id=f"msg_r{number}", type="message", role="assistant", status="completed",
+            content=[ResponseOutputText(type="output_text", text=self.replies.pop(0), annotations=[])])
+        return agents.ModelResponse(output=[message], usage=agents.Usage(), response_id=f"resp_{number}")
+
+    def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("the scripted model answers without streaming")
+
+
+async def test_automatic_compaction_of_a_window_never_replaces_the_history_before_it(
+        compact_server: _CompactServer) -> None:
+    store = sessions.MemorySession()
+    session = AgentsSession(store, "auto")
+    # The window of the next turn (limit 2) starts with a result whose call it cuts off.
+    earlier = [{"role": "user", "content": "first"},
+               {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+               {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+               {"role": "assistant", "content": "It is sunny."}]
+    await session.add_items(copy.deepcopy(earlier))
+    client = openai.AsyncOpenAI(base_url=compact_server.base_url, api_key="test", max_retries=0)
+    compacting = OpenAIResponsesCompactionSession("auto", session, client=client,
+                                                  should_trigger_compaction=lambda context: True)
+    model = _ScriptedResponsesModel("Noted.")
+    await agents.Runner.run(agents.Agent(name="Assistant", model=model), "second", session=compacting,
+                            run_config=agents.RunConfig(session_settings={"limit": 2}))
+    await client.close()
+    assert model.inputs[0] == [earlier[3], {"content": "second", "role": "user"}]
+    # Only the turn's window was seen: a summary of it must not replace what came before.
+    assert compact_server.requests == []
+    assert messages_to_items(store.get("auto"))[:4] == earlier
+
+
+async def test_automatic_compaction_of_the_whole_history_is_one_replace(
+        compact_server: _CompactServer) -> None:
+    store = _RecordingStore()
+    session = AgentsSession(store, "whole")
+    await session.add_items([{"role": "user", "content": "first"}, {"role": "assistant", "content": "Hi."}])
+    client = openai.AsyncOpenAI(base_url=compact_server.base_url, api_key="test", max_retries=0)
+    compacting = OpenAIResponsesCompactionSession("whole", session, client=client,
+                                                  should_trigger_compaction=lambda context: True)
+    store.writes.clear()
+    await agents.Runner.run(agents.Agent(name="Assistant", model=_ScriptedResponsesModel("Noted.")), "second",
+                            session=compacting)
+    await client.close()
+    assert [r.get("previous_response_id") for r in compact_server.requests] == ["resp_1"]
+    # The turn's appends, then the compacted history in one replace.
+    assert store.writes[:-1] == ["append"] * (len(store.writes) - 1) and store.writes[-1] == "replace"
+    assert await session.get_items() == [
+        {"type": "compaction", "id": "cmp_item", "encrypted_content": "summary"}]

@@ -120,13 +120,27 @@ class AgentsSession:
         messages (every message holds at least one item).
         """
         self._check_open("get_items")
-        resolved = self._limit(limit)
-        if resolved is not None and resolved <= 0:
-            return []
-        read = None if resolved is None else resolved + 1
-        messages = await self.store.aget(self.session_id, limit=read)
+        return (await self._window(self._limit(limit))).items  # type: ignore[return-value]
+
+    async def _window(self, limit: int | None) -> Window:
+        if limit is not None and limit <= 0:
+            return Window([], 0)
+        messages = await self.store.aget(self.session_id, limit=None if limit is None else limit + 1)
         with collector_paused(len(messages)):
-            return Window(messages, resolved).items  # type: ignore[return-value]
+            return Window(messages, limit)
+
+    async def _read_compaction_items(self, limit: int | None) -> tuple[list[TResponseInputItem], bool]:
+        """``get_items(limit)`` and whether it covers the whole history, for
+        ``OpenAIResponsesCompactionSession``.
+
+        A window that left items out holds fewer than ``limit`` items although the
+        history goes on before it: judged by its length, as the SDK judges a session
+        without this method, it would pass for the whole history, and an automatic
+        compaction would replace everything with a summary of the window.
+        """
+        self._check_open("get_items")
+        window = await self._window(self._limit(limit))
+        return window.items, window.complete  # type: ignore[return-value]
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append the items' messages in one atomic batch."""

@@ -57,11 +57,13 @@ class Window:
       reasoning the window cut off loses its ``id`` (the Responses API ties an item id
       to its reasoning).
 
-    ``items`` is the result; ``hidden_tail()`` gives back what it left out after its
-    last item (calls still waiting for their result), as messages.
+    ``items`` is the result; ``complete`` says whether it covers the whole history (it
+    may hold fewer than ``limit`` items and still not); ``hidden_tail()`` gives back
+    what it left out after its last item (calls still waiting for their result), as
+    messages.
     """
 
-    __slots__ = ("entries", "items", "last", "messages", "owner")
+    __slots__ = ("complete", "entries", "items", "last", "messages", "owner")
 
     def __init__(self, messages: Sequence[Message], limit: int | None) -> None:
         self.messages = messages
@@ -78,6 +80,9 @@ class Window:
             self.owner += [index] * len(items)
         starts.append(len(self.entries))
         cut = 0 if limit is None else max(0, len(self.entries) - limit)
+        # Whether the window holds every item of the history: the messages read were all
+        # there are (fewer than a reader of limit + 1 asked for) and none was cut.
+        self.complete = limit is None or (cut == 0 and len(messages) <= limit and limit > 0)
         items, sources, responses_only = self._choose(cut, starts, exact)
         if responses_only:  # the model view paired everything else
             items, sources = self._pair(items, sources)
