@@ -687,3 +687,14 @@ async def test_automatic_compaction_of_the_whole_history_is_one_replace(
     assert store.writes[:-1] == ["append"] * (len(store.writes) - 1) and store.writes[-1] == "replace"
     assert await session.get_items() == [
         {"type": "compaction", "id": "cmp_item", "encrypted_content": "summary"}]
+
+
+async def test_pop_item_skips_responses_only_messages_without_items() -> None:
+    store = sessions.MemorySession()
+    store.append("e", [{"role": "user", "content": "kept"},
+                       {"role": "assistant", "content": "", "x_responses_only": True,
+                        "x_responses_items": "?"}])
+    session = AgentsSession(store, "e")
+    assert await session.get_items() == [{"role": "user", "content": "kept"}]
+    assert await session.pop_item() == {"role": "user", "content": "kept"}
+    assert store.get("e") == [] and await session.pop_item() is None
