@@ -153,7 +153,20 @@ def agents_items(count: int, seed: int = 0) -> list[dict[str, Any]]:
                           {"type": "output_text", "text": f"It is {turn % 30} °C in {city} — 晴れ.",
                            "annotations": [], "logprobs": []}]})
         turn += 1
-    return items[:count]
+    # A stored session ends after a turn: no reasoning or call left waiting for what
+    # follows it (an interrupted run), which the SDK adapter would leave out of a read.
+    items = items[:count]
+    while items and not (items[-1].get("type") == "message" and items[-1]["role"] == "assistant"):
+        items.pop()
+    while len(items) < count:
+        if items and items[-1].get("role") == "assistant":
+            items.append({"role": "user", "content": f"Thanks! ({len(items)})"})
+        else:
+            items.append({"type": "message", "role": "assistant", "id": f"msg_{seed}_end_{len(items)}",
+                          "status": "completed", "content": [
+                              {"type": "output_text", "text": "You're welcome.", "annotations": [],
+                               "logprobs": []}]})
+    return items
 
 
 def canonical(family: str, stored: list[Any]) -> list[dict[str, Any]]:
