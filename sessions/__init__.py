@@ -27,6 +27,7 @@ from ._errors import (
     InvalidSessionIdError,
     MissingDependencyError,
     SessionError,
+    StoreClosedError,
 )
 from ._message import MAX_SESSION_ID_BYTES, Message
 from ._registry import StoreURL, connect, register_scheme, registered_schemes
@@ -70,6 +71,7 @@ __all__ = [
     "Session",
     "SessionError",
     "SessionInfo",
+    "StoreClosedError",
     "StoreURL",
     "__version__",
     "amigrate",
