@@ -41,8 +41,8 @@ were, as long as the message's Chat Completions fields still match them (a messa
 rewritten by another framework is converted afresh instead). Items with no Chat
 Completions form at all are stored one per message as ``{"role": "assistant",
 "content": "", "x_responses_only": true, "x_responses_items": [item]}``: other
-frameworks must not send these to a model (``adapters._visibility.model_messages`` is the
-filter the native runner uses). What other frameworks see is only the canonical part:
+frameworks must not send these to a model (:func:`sessions.view.model_view` leaves them
+out). What other frameworks see is only the canonical part:
 images by file id, file URLs and non-text tool outputs are not visible to them.
 
 ``get_items(limit)`` returns the last ``limit`` items: it reads the last ``limit``
@@ -58,8 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessions import InvalidMessageError, MissingDependencyError, Session
 from sessions._message import Message, check_session_id
-
-from ._visibility import MODEL_KEYS, RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
+from sessions.view import MODEL_KEYS, RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
 
 try:
     import agents  # noqa: F401 - the extra this adapter belongs to

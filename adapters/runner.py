@@ -27,9 +27,17 @@ The session option (``session=`` any :class:`sessions.Session`, ``session_id=``)
   the stored history never holds a half turn (e.g. tool calls without their results).
   If the final append itself fails, its :class:`sessions.SessionError` is raised.
 
-Stored messages that only carry Responses items (see ``adapters._visibility``) are not
-sent to the model, and keys the Chat Completions API does not know are left out of the
-request (they stay in the store).
+What the model is sent is the *model view* of the history and the input
+(:func:`sessions.view.model_view`): a valid Chat Completions request whatever other
+frameworks stored. Messages that only carry Responses items are left out, parts and keys
+the API does not take are removed, messages with nothing readable are skipped, and tool
+results whose call lies outside the ``history_limit`` window (or calls whose results
+were never stored) are dropped, so a window never starts inside a tool exchange. The
+store keeps everything as it was.
+
+A completion's ``audio`` (``id``, ``data``, ``expires_at``, ``transcript``) and
+``annotations`` are stored with the assistant message; a later turn sends the audio's
+transcript as the message's text (audio ids expire) and leaves the annotations out.
 
 Errors derive from :class:`RunnerError`, itself a :class:`sessions.SessionError`::
 
@@ -53,9 +61,9 @@ from typing import Any, Union, cast
 
 from sessions import InvalidArgumentError, MissingDependencyError, Session, SessionError
 from sessions._message import Message, check_limit, encode_messages
+from sessions.view import model_message, model_view
 
 from ._tools import FunctionTool, ToolArgumentsError, function_tool
-from ._visibility import model_messages
 
 try:
     import openai
@@ -261,14 +269,16 @@ def _run_flow(agent: Agent, new: list[Message], *, stored: bool, history_limit: 
               max_turns: int, session_id: str | None) -> _Flow:
     """The tool-call loop. Yields steps; the shells perform them and send back results."""
     history: list[Message] = (yield _LoadHistory(history_limit)) if stored else []
-    messages = agent.system_messages() + model_messages(history) + model_messages(new)
+    messages = agent.system_messages() + model_view([*history, *new])
     new = list(new)
     base = agent.request()
     usage = Usage()
     for turn in range(1, max_turns + 1):
         assistant, turn_usage = yield _CallModel({**base, "messages": messages})
         usage.add(turn_usage)
-        messages.append(assistant)
+        sent = model_message(assistant)
+        if sent is not None:
+            messages.append(sent)
         new.append(assistant)
         calls = assistant.get("tool_calls")
         if not calls:
@@ -290,6 +300,11 @@ def _assistant_message(completion: ChatCompletion) -> tuple[Message, Any]:
         message["refusal"] = reply.refusal
     if reply.tool_calls:
         message["tool_calls"] = [call.model_dump(mode="json", exclude_none=True) for call in reply.tool_calls]
+    if reply.audio is not None:
+        message["audio"] = reply.audio.model_dump(mode="json", exclude_none=True)
+    if reply.annotations:
+        message["annotations"] = [note.model_dump(mode="json", exclude_none=True)
+                                  for note in reply.annotations]
     return message, completion.usage
 
 

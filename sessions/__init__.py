@@ -38,6 +38,7 @@ from .memory import MemorySession
 from .migrate import MigrationReport, amigrate, migrate
 from .prune import aprune, prune
 from .sqlite import SQLiteSession
+from .view import model_view
 
 if TYPE_CHECKING:
     from .conversations import ConversationsSession
@@ -79,6 +80,7 @@ __all__ = [
     "connect",
     "key_id",
     "migrate",
+    "model_view",
     "prune",
     "register_scheme",
     "registered_schemes",

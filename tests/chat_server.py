@@ -1,7 +1,10 @@
 """A local HTTP server speaking the Chat Completions protocol, for tests.
 
 It answers ``POST /chat/completions`` (under any prefix, e.g. ``/v1``) from a scripted
-queue of replies and records every request body. With ``"stream": true`` it answers in
+queue of replies and records every request body. Like the real API it refuses, with a
+400 ``invalid_request_error``, a request whose ``messages`` are not a valid Chat
+Completions list (checked by the strict validator of ``tests/chat_validator.py``), so
+every test through it also checks that what a model is sent is valid. With ``"stream": true`` it answers in
 server-sent events, text split into several deltas and tool calls split into a header
 chunk and argument pieces, followed by a usage chunk when ``stream_options.include_usage``
 is set. Only 127.0.0.1 is used.
@@ -21,6 +24,8 @@ from typing import Any
 import openai
 import pytest
 
+from tests.chat_validator import problems
+
 
 @dataclass
 class Reply:
@@ -30,9 +35,15 @@ class Reply:
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
     usage: tuple[int, int] = (10, 5)
     status: int = 200
+    audio: dict[str, Any] | None = None
+    annotations: list[dict[str, Any]] | None = None
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.audio is not None:
+            message["audio"] = self.audio
+        if self.annotations is not None:
+            message["annotations"] = self.annotations
         if self.tool_calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
@@ -56,6 +67,7 @@ class ChatServer:
     def __init__(self) -> None:
         self.replies: deque[ReplySource] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.invalid: list[list[str]] = []  # the problems of each refused request
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         owner = self
@@ -73,6 +85,12 @@ class ChatServer:
                     return
                 with owner._lock:
                     owner.requests.append(body)
+                    invalid = problems(body.get("messages"))
+                    if invalid:
+                        owner.invalid.append(invalid)
+                        self._send(400, {"error": {"message": "; ".join(invalid),
+                                                   "type": "invalid_request_error"}})
+                        return
                     source = owner.replies.popleft() if owner.replies else Reply("(script exhausted)")
                 reply = source(body) if callable(source) else source
                 if reply.status != 200:

@@ -17,6 +17,8 @@ EXPECTED = {
     # wrappers, migration, maintenance
     "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
     "migrate", "prune", "with_compression", "with_encryption",
+    # what a model may be sent
+    "model_view",
 }
 
 

@@ -12,9 +12,9 @@ import pytest
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 
 import sessions
-from adapters._visibility import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY, model_messages
 from adapters.openai_agents import AgentsSession, items_to_messages, messages_to_items
 from adapters.runner import Agent, Runner
+from sessions.view import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY, model_view
 from tests.chat_server import ChatServer, Reply, calls
 
 
@@ -59,7 +59,7 @@ async def test_agents_runner_two_turns_with_a_tool(chat_server: ChatServer, chat
 
     # Every framework reads the same canonical history.
     stored = framework_store.get("alice")
-    assert model_messages(stored) == FIRST_TURN
+    assert model_view(stored) == FIRST_TURN
 
     chat_server.script(Reply("Your name is Alice."))
     second = await agents.Runner.run(sdk_agent(chat_aclient), "What is my name?", session=session)
@@ -122,7 +122,7 @@ def test_items_round_trip_and_canonical_form() -> None:
     items = [*CONVERTIBLE[:5], FOREIGN[0], *CONVERTIBLE[5:], FOREIGN[1], FOREIGN[2]]
     messages = items_to_messages(copy.deepcopy(items))
     assert messages_to_items(messages) == items
-    visible = model_messages(messages)
+    visible = model_view(messages)
     assert visible == [
         {"role": "system", "content": "sys"},
         {"role": "developer", "content": "dev"},
@@ -162,7 +162,7 @@ def test_messages_round_trip_through_items() -> None:
 def test_calls_listed_before_their_text_make_one_assistant_message() -> None:
     items = [CONVERTIBLE[6], CONVERTIBLE[5], CONVERTIBLE[8]]
     messages = items_to_messages(copy.deepcopy(items))
-    assert model_messages(messages) == [
+    assert model_view(messages) == [
         {"role": "assistant", "content": "calling", "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "one"},
@@ -193,7 +193,7 @@ async def test_session_protocol_operations() -> None:
     # The last message holds three items: popping one puts the other two back.
     assert await session.pop_item() == CONVERTIBLE[7]
     assert await session.get_items() == items[:3]
-    assert model_messages(store.get("p"))[-1]["tool_calls"] == [
+    assert store.get("p")[-1]["tool_calls"] == [
         {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
     limited = AgentsSession(store, "p", session_settings=agents.SessionSettings(limit=1))
     assert await limited.get_items() == [CONVERTIBLE[6]]
@@ -242,7 +242,7 @@ async def test_streamed_agents_run_keeps_the_same_history(chat_server: ChatServe
     async for _ in result.stream_events():
         pass
     assert result.final_output == "It is sunny in Paris, Alice."
-    assert model_messages(store.get("streamed")) == FIRST_TURN
+    assert model_view(store.get("streamed")) == FIRST_TURN
     assert all(r.get("stream") for r in chat_server.requests)
 
 

@@ -13,7 +13,6 @@ import pydantic
 import pytest
 
 import sessions
-from adapters._visibility import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
 from adapters.runner import (
     Agent,
     MaxTurnsExceeded,
@@ -26,6 +25,7 @@ from adapters.runner import (
     ToolOutputEvent,
     function_tool,
 )
+from sessions.view import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
 from tests.chat_server import ChatServer, Reply, calls
 
 INSTRUCTIONS = "You are a helpful assistant who remembers context"
@@ -265,6 +265,82 @@ async def test_history_window(chat_server: ChatServer, chat_aclient: openai.Asyn
     assert chat_server.requests[0]["messages"] == [
         {"role": "system", "content": "sys"}, *old[-3:], user("new")]
     assert framework_store.get("w") == [*old, user("new"), assistant("ok")]
+
+
+async def test_a_window_never_starts_inside_a_tool_exchange(
+        chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI, framework_store: sessions.Session) -> None:
+    asks = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}
+    results = [{"role": "tool", "tool_call_id": "c1", "content": "1"},
+               {"role": "tool", "tool_call_id": "c2", "content": "2"}]
+    stored = [user("q"), asks, *results, assistant("both done"), user("thanks"), assistant("welcome")]
+    framework_store.append("cut", stored)
+    chat_server.script(Reply("ok"), Reply("ok"))
+    runner = Runner(chat_aclient)
+    # The last 4 stored messages start with a tool result whose call lies outside.
+    await runner.run(Agent("w"), "again", session=framework_store, session_id="cut", history_limit=5)
+    assert chat_server.requests[0]["messages"] == [
+        assistant("both done"), user("thanks"), assistant("welcome"), user("again")]
+    # Calls whose results were never stored (an interrupted run) are not sent either.
+    framework_store.append("cut", [asks])
+    await runner.run(Agent("w"), "once more", session=framework_store, session_id="cut", history_limit=3)
+    assert chat_server.requests[1]["messages"] == [user("again"), assistant("ok"), user("once more")]
+    assert not chat_server.invalid
+    assert framework_store.get("cut")[: len(stored)] == stored
+
+
+# Messages other frameworks store that have no valid Chat Completions form as they are.
+FOREIGN = [
+    {"role": "user", "content": None, "llamaindex": {"blocks": [{"block_type": "document",
+                                                                 "url": "https://x.invalid/a.pdf"}]}},
+    {"role": "assistant", "content": None, "llamaindex": {"blocks": [{"block_type": "thinking",
+                                                                      "content": "hmm"}]}},
+    {"role": "user", "content": []},
+    {"role": "assistant", "content": [], "langchain": {"content": [{"block": {"type": "tool_use",
+                                                                            "id": "t", "name": "f",
+                                                                            "input": {}}}]}},
+    {"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c9", "type": "function", "function": {"name": "shot", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c9", "content": [
+        {"type": "image_url", "image_url": {"url": "https://x.invalid/p.png"}}]},
+    {"role": "function", "content": "42"},
+    {"role": "user", "content": "and now?", "name": "Alice Smith"},
+]
+
+
+async def test_requests_built_from_foreign_messages_are_valid(
+        chat_server: ChatServer, chat_aclient: openai.AsyncOpenAI) -> None:
+    store = sessions.MemorySession()
+    store.append("f", FOREIGN)
+    chat_server.script(Reply("ok"))
+    await Runner(chat_aclient).run(Agent("f"), "hi", session=store, session_id="f")
+    assert not chat_server.invalid
+    assert chat_server.requests[0]["messages"] == [
+        {"role": "assistant", "content": None, "tool_calls": FOREIGN[5]["tool_calls"]},
+        {"role": "tool", "tool_call_id": "c9", "content": ""},
+        user("and now?"), user("hi")]
+    assert store.get("f")[: len(FOREIGN)] == FOREIGN
+
+
+def test_audio_and_annotations_of_a_completion_are_kept(chat_server: ChatServer,
+                                                        client: openai.OpenAI) -> None:
+    store = sessions.MemorySession()
+    audio = {"id": "audio_1", "data": "UklGRg==", "expires_at": 1, "transcript": "Hello, Alice."}
+    note = {"type": "url_citation", "url_citation": {"url": "https://x.invalid", "title": "X",
+                                                     "start_index": 0, "end_index": 5}}
+    chat_server.script(Reply(None, audio=audio), Reply("See X.", annotations=[note]), Reply("ok"))
+    runner = Runner(client)
+    for text in ("hi", "source?", "thanks"):
+        runner.run_sync(Agent("a"), text, session=store, session_id="audio")
+    stored = store.get("audio")
+    assert stored[1] == {"role": "assistant", "content": None, "audio": audio}
+    assert stored[3] == {"role": "assistant", "content": "See X.", "annotations": [note]}
+    # The next turns send the transcript (audio ids expire) and no annotations.
+    assert chat_server.requests[2]["messages"] == [
+        user("hi"), assistant("Hello, Alice."), user("source?"), assistant("See X."), user("thanks")]
+    assert not chat_server.invalid
 
 
 async def test_responses_only_messages_and_extra_keys_are_not_sent(
