@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._base import BaseSession, Session, SessionInfo
+from ._base import BaseSession, Session, SessionInfo, SupportsDeleteIfIdle
 from ._errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -74,6 +74,7 @@ __all__ = [
     "SessionInfo",
     "StoreClosedError",
     "StoreURL",
+    "SupportsDeleteIfIdle",
     "__version__",
     "amigrate",
     "aprune",
