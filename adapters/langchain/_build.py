@@ -37,14 +37,16 @@ def invalid_call(name: Any, args: Any, call_id: Any, error: str | None) -> Any:
     return {"type": "invalid_tool_call", "id": call_id, "name": name, "args": args, "error": error}
 
 
-def _optional_str(value: object) -> bool:
+def optional_str(value: object) -> bool:
+    """True for ``None`` or a ``str``."""
     return value is None or type(value) is str
 
 
 _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "input_token_details", "output_token_details")
 
 
-def _usage_ok(value: object) -> bool:
+def usage_ok(value: object) -> bool:
+    """True if ``value`` is usage metadata that validation would keep exactly as it is."""
     if type(value) is not dict or list(value) != [k for k in _USAGE_KEYS if k in value]:
         return False  # validation would reorder (or drop) keys
     for key, item in value.items():
@@ -64,17 +66,17 @@ _FAST_CHECKS: dict[str, Callable[[Any], bool]] = {
         type(v) is list and all(type(i) is str or type(i) is dict for i in v)),
     "additional_kwargs": lambda v: type(v) is dict and "tool_calls" not in v,
     "response_metadata": lambda v: type(v) is dict,
-    "name": _optional_str,
-    "id": _optional_str,
+    "name": optional_str,
+    "id": optional_str,
     "tool_call_id": lambda v: type(v) is str,
     "status": lambda v: v in ("success", "error"),
     "artifact": lambda v: True,
     "role": lambda v: type(v) is str,
     "tool_calls": lambda v: all(
-        type(c["name"]) is str and type(c["args"]) is dict and _optional_str(c["id"]) for c in v),
+        type(c["name"]) is str and type(c["args"]) is dict and optional_str(c["id"]) for c in v),
     "invalid_tool_calls": lambda v: all(
-        _optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
-    "usage_metadata": _usage_ok,
+        optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
+    "usage_metadata": usage_ok,
 }
 
 _MISSING = object()
