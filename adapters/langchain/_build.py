@@ -45,8 +45,7 @@ def optional_str(value: object) -> bool:
 _USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "input_token_details", "output_token_details")
 
 
-def usage_ok(value: object) -> bool:
-    """True if ``value`` is usage metadata that validation would keep exactly as it is."""
+def _usage_ok(value: object) -> bool:
     if type(value) is not dict or list(value) != [k for k in _USAGE_KEYS if k in value]:
         return False  # validation would reorder (or drop) keys
     for key, item in value.items():
@@ -76,7 +75,7 @@ _FAST_CHECKS: dict[str, Callable[[Any], bool]] = {
         type(c["name"]) is str and type(c["args"]) is dict and optional_str(c["id"]) for c in v),
     "invalid_tool_calls": lambda v: all(
         optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
-    "usage_metadata": usage_ok,
+    "usage_metadata": _usage_ok,
 }
 
 _MISSING = object()

@@ -23,7 +23,7 @@ from langchain_core.messages.tool import tool_call
 from sessions._errors import InvalidMessageError
 from sessions._message import Message
 
-from ._build import DEVELOPER_MARK, build, invalid_call, optional_str, usage_ok
+from ._build import DEVELOPER_MARK, build, invalid_call, optional_str
 
 __all__ = ["EXTRAS_KEY", "NAMESPACE", "from_canonical", "to_canonical"]
 
@@ -455,11 +455,10 @@ def _tool_calls_from_canonical(calls: list[Any], errors: Any, content: Any,
 
 
 def _usage(value: Any) -> bool:
-    """True if ``value`` may stand as an AIMessage's usage_metadata."""
-    if usage_ok(value):
-        return True
-    return type(value) is dict and all(
-        type(value.get(key)) is int for key in ("input_tokens", "output_tokens", "total_tokens"))
+    """True if ``value`` may stand as an AIMessage's usage_metadata (validation checks
+    the rest)."""
+    return type(value) is dict and type(value.get("input_tokens")) is int \
+        and type(value.get("output_tokens")) is int and type(value.get("total_tokens")) is int
 
 
 def _current_additional(namespace: dict[str, Any], role: Any, calls: Any) -> dict[str, Any]:

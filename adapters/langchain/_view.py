@@ -76,10 +76,10 @@ def _without_calls(namespace: dict[str, Any], before: list[Any], after: list[Any
 
 def _fitted(viewed: Message, stored: Message) -> Message:
     """``viewed`` (the view's form of ``stored``) with what LangChain keeps of ``stored``."""
-    if viewed is stored:
-        return viewed
     role = viewed.get("role")
     if role == "tool" and "name" not in viewed and type(stored.get("name")) is str:
+        if len(viewed) + 1 == len(stored) and viewed.get("content") is stored.get("content"):
+            return stored  # the view only left the name out
         return {**viewed, "name": stored["name"]}
     namespace = viewed.get(NAMESPACE)
     if role == "assistant" and type(namespace) is dict:
@@ -100,7 +100,10 @@ def view_of(stored: Sequence[Message]) -> ModelView:
     view = ModelView.of(stored, extras=True)
     if len(view.messages) != len(stored):
         _check_left_out(stored, view.positions)
-    view.messages = [_fitted(m, stored[p]) for m, p in zip(view.messages, view.positions, strict=True)]
+    messages = view.messages
+    for index, position in enumerate(view.positions):
+        if messages[index] is not stored[position]:
+            messages[index] = _fitted(messages[index], stored[position])
     return view
 
 
