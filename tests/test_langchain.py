@@ -363,6 +363,38 @@ def test_add_messages_is_one_append(memory_store: sessions.Session) -> None:
     assert calls == [3]
 
 
+def test_the_history_hands_a_model_only_answered_calls(memory_store: sessions.Session) -> None:
+    tool_use = {"type": "tool_use", "id": "c1", "name": "f", "input": {}}
+    abandoned = AIMessage([{"type": "text", "text": "Let me look."}, tool_use],
+                          tool_calls=[{"name": "f", "args": {}, "id": "c1"}])
+    half = AIMessage("Two calls.", tool_calls=[{"name": "g", "args": {}, "id": "c2"}],
+                     invalid_tool_calls=[{"name": "h", "args": "{oops", "id": "c3", "error": "bad JSON"}])
+    raw = AIMessage("Calling.", additional_kwargs={"tool_calls": [
+        {"id": "c4", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    written = [HumanMessage("q"), abandoned, HumanMessage("q2"), half,
+               ToolMessage("h failed", tool_call_id="c3", status="error"), raw, HumanMessage("q3")]
+    history = SessionChatMessageHistory(memory_store, "calls")
+    history.add_messages(written)
+    assert raw.tool_calls  # langchain-core parsed the raw calls
+    read = history.messages
+    # The unanswered call is left out, and so is the content block standing for it.
+    assert read[1] == AIMessage([{"type": "text", "text": "Let me look."}])
+    # Of two calls, the answered invalid one stays, with its error.
+    assert read[3] == AIMessage("Two calls.", invalid_tool_calls=[
+        {"name": "h", "args": "{oops", "id": "c3", "error": "bad JSON"}])
+    assert read[4] == written[4]
+    # langchain-openai's raw calls no longer match the message: they would bring the
+    # call back, so they are left out.
+    assert read[5] == AIMessage("Calling.")
+    assert read[5].tool_calls == []
+    assert read[6:] == [HumanMessage("q3")]
+    # Reading and writing back changes nothing stored.
+    stored = memory_store.get("calls")
+    history.messages = read
+    assert memory_store.get("calls") == stored
+    assert [from_canonical(m) for m in stored] == written
+
+
 def test_window(framework_store: sessions.Session) -> None:
     full = SessionChatMessageHistory(framework_store, "windowed")
     turns = [HumanMessage(f"q{i}") if i % 2 == 0 else AIMessage(f"a{i}") for i in range(10)]

@@ -474,9 +474,10 @@ def _current_additional(namespace: dict[str, Any], role: Any, calls: Any) -> dic
     raw = additional.get("tool_calls")
     if raw is not None and role == "assistant":
         # langchain-openai's raw tool calls; LangChain parses them when a message has no
-        # tool calls of its own, so they must be the message's calls.
-        ids = [c.get("id") for c in raw] if type(raw) is list and all(type(c) is dict for c in raw) else None
-        if ids != [c.get("id") if type(c) is dict else None for c in calls or ()]:
+        # tool calls of its own, so they must be the message's calls (in any order).
+        ids = [c.get("id") if type(c) is dict else None for c in calls or ()]
+        if type(raw) is not list or len(raw) != len(ids) \
+                or not all(type(c) is dict and c.get("id") in ids for c in raw):
             del additional["tool_calls"]
     return additional
 
