@@ -229,7 +229,8 @@ def test_what_no_store_accepts_raises(stored: Any) -> None:
         from_canonical(stored)
 
 
-@pytest.mark.parametrize(("stored", "expected"), [
+# Stored messages (each accepted by a store) and the LangChain message each reads as.
+STORED_READS: list[tuple[dict[str, Any], BaseMessage]] = [
     # A namespace that is not one, or holds what this version does not know: ignored.
     ({"role": "user", "content": "x", NAMESPACE: "not a dict"}, HumanMessage("x")),
     ({"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}}, HumanMessage("x")),
@@ -272,7 +273,10 @@ def test_what_no_store_accepts_raises(stored: Any) -> None:
     ({"role": "tool", "content": None, "tool_call_id": ""}, ToolMessage("", tool_call_id="")),
     ({"role": "assistant", "content": None, "id": ["not", "text"]},
      AIMessage("", additional_kwargs={EXTRAS_KEY: {"id": ["not", "text"]}})),
-])
+]
+
+
+@pytest.mark.parametrize(("stored", "expected"), STORED_READS)
 def test_every_stored_message_reads(stored: dict[str, Any], expected: BaseMessage) -> None:
     message = from_canonical(stored)
     assert message == expected
@@ -280,7 +284,8 @@ def test_every_stored_message_reads(stored: dict[str, Any], expected: BaseMessag
     sessions.MemorySession().append("accepted", [stored])  # the store takes it
 
 
-@pytest.mark.parametrize("calls", [
+# Tool calls LangChain cannot hold exactly.
+FOREIGN_CALLS: list[list[Any]] = [
     [{"id": "c1", "type": "custom", "custom": {"name": "patch", "input": "*** Begin Patch"}}],
     [{"id": "m1", "type": "mcp", "mcp": {"server": "s", "tool": "t"}}],
     [{"id": "f1", "function": {"name": "f", "arguments": "{}"}}],  # no type
@@ -291,7 +296,10 @@ def test_every_stored_message_reads(stored: dict[str, Any], expected: BaseMessag
     [{"id": "f5", "type": "function", "function": {"name": "f", "arguments": "{}"}},
      {"id": "c2", "type": "custom", "custom": {"name": "g", "input": ""}},
      {"id": "f6", "type": "function", "function": {"name": "h", "arguments": "[1]"}}],
-])
+]
+
+
+@pytest.mark.parametrize("calls", FOREIGN_CALLS)
 def test_tool_calls_langchain_cannot_hold_are_written_back_exactly(calls: list[Any]) -> None:
     stored = {"role": "assistant", "content": None, "tool_calls": calls}
     message = from_canonical(stored)
@@ -645,6 +653,8 @@ def test_fast_construction_builds_what_validation_builds(monkeypatch: pytest.Mon
 
     assert adapter._fast_path, "the self-check disabled fast construction on this langchain-core"
     stored = [_json_copy(to_canonical(m)) for m in EVERY_KIND] + [_json_copy(m) for m in ALL_SHAPES]
+    stored += [_json_copy(m) for m, _ in STORED_READS]
+    stored += [{"role": "assistant", "content": None, "tool_calls": calls} for calls in FOREIGN_CALLS]
     fast = [from_canonical(m) for m in stored]
     monkeypatch.setattr(adapter, "_fast_path", False)
     validated = [from_canonical(m) for m in stored]
