@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core")
 
@@ -744,3 +746,81 @@ def test_the_history_itself_warns_nothing(memory_store: sessions.Session) -> Non
         history.add_messages([HumanMessage("hi")])
         assert history.messages == [HumanMessage("hi")]
         history.clear()
+
+
+# -- any stored message -----------------------------------------------------------------------------
+
+_text = st.text(max_size=4)
+_any = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), _text, st.lists(st.integers(0, 2), max_size=2),
+                 st.fixed_dictionaries({"k": _text}))
+_part = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": _text}),
+    st.fixed_dictionaries({"type": st.just("text"), "text": _text, "id": _text}),
+    st.fixed_dictionaries({"type": st.just("image_url"), "image_url": st.one_of(
+        _text, st.fixed_dictionaries({"url": _text}, optional={"detail": st.sampled_from(["low", "x"])}))}),
+    st.fixed_dictionaries({"type": st.just("input_audio"), "input_audio": st.fixed_dictionaries(
+        {"data": _text, "format": st.sampled_from(["wav", "ogg"])})}),
+    st.fixed_dictionaries({"type": st.just("file"), "file": st.fixed_dictionaries(
+        {}, optional={"file_id": _text, "file_data": _text, "filename": _text})}),
+    st.fixed_dictionaries({"type": st.sampled_from(["refusal", "thinking", "reasoning", "video", "tool_use"]),
+                           "id": st.sampled_from(["c1", "c2"])}, optional={"refusal": _text, "url": _text}),
+)
+_call = st.one_of(
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c2", "", 7, None]), "type": st.just("function"),
+                           "function": st.fixed_dictionaries({}, optional={
+                               "name": st.sampled_from(["f", "", None, 3]),
+                               "arguments": st.sampled_from(["{}", '{"a":1}', "[1]", "{", "", None])})},
+                          optional={"index": st.integers(0, 2)}),
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c3"]), "type": st.just("custom"),
+                           "custom": st.fixed_dictionaries({"name": st.just("g"), "input": _text})}),
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c4"])},
+                          optional={"type": st.sampled_from(["mcp", 5])}),
+)
+_namespace = st.one_of(_any, st.fixed_dictionaries({}, optional={
+    "content": st.one_of(_any, st.lists(st.one_of(
+        st.integers(-1, 3), _any, st.fixed_dictionaries({"text": st.integers(0, 2)}),
+        st.fixed_dictionaries({"block": st.one_of(_part, _any)}, optional={
+            "part": st.integers(0, 2), "payload": st.sampled_from(["url", "text", "base64"])})), max_size=3)),
+    "invalid_tool_calls": st.one_of(_any, st.lists(st.one_of(st.none(), _text, st.integers()), max_size=3)),
+    "chat_role": st.one_of(_any, st.sampled_from(["critic", "assistant", "user", "system"])),
+    "status": st.one_of(_any, st.sampled_from(["error", "success"])),
+    "artifact": _any,
+    "usage_metadata": st.one_of(_any, st.fixed_dictionaries(
+        {"input_tokens": st.integers(0, 3), "output_tokens": st.integers(0, 3),
+         "total_tokens": st.integers(0, 6)},
+        optional={"input_token_details": st.one_of(
+            _any, st.fixed_dictionaries({"audio": st.integers(0, 2)}))})),
+    "additional_kwargs": st.one_of(_any, st.fixed_dictionaries({}, optional={
+        "tool_calls": st.lists(_call, max_size=2), "__openai_role__": st.just("developer"),
+        "canonical_extras": _any, "canonical_tool_calls": _any, "k": _any})),
+    "fields": st.one_of(_any, st.fixed_dictionaries(
+        {}, optional={"content": _any, "tag": _any, "type": _any})),
+    "response_metadata": _any,
+    "from_the_future": _any,
+}))
+_stored = st.builds(
+    lambda role, content, extra: {"role": role, "content": content, **extra},
+    st.sampled_from(["user", "system", "developer", "assistant", "tool", "function"]),
+    st.one_of(st.none(), _text, st.lists(_part, max_size=3)),
+    st.fixed_dictionaries({}, optional={
+        "name": st.one_of(st.none(), st.sampled_from(["alice", "bad name", ""])),
+        "id": _any, "tool_calls": st.lists(_call, max_size=3), "refusal": st.one_of(st.none(), _text),
+        "langchain": _namespace, "metadata": _any, "x_responses_only": st.booleans(),
+    }),
+).map(lambda m: {**m, "tool_call_id": "c1"} if m["role"] == "tool" else m)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_stored, max_size=6))
+def test_any_stored_history_reads_and_writes_back_unchanged(stored: list[dict[str, Any]]) -> None:
+    store = sessions.MemorySession()
+    store.append("any", stored)  # whatever a store accepts...
+    for message in store.get("any"):
+        once = from_canonical(message)  # ...reads,
+        again = to_canonical(once)  # is written as LangChain has it,
+        assert from_canonical(_json_copy(again)) == once  # and reads back the same.
+    history = SessionChatMessageHistory(store, "any")
+    read = history.messages
+    assert len(read) <= len(stored)
+    history.messages = read  # a read written back changes nothing
+    assert store.get("any") == [_json_copy(m) for m in stored]

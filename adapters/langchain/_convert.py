@@ -376,6 +376,13 @@ def _call_id(call: dict[str, Any]) -> str | None:
     return value if type(value) is str else None
 
 
+def _in_written_form(call: dict[str, Any]) -> bool:
+    """True if ``call`` has exactly the keys :func:`to_canonical` writes for a call."""
+    body = call.get("function")
+    return (len(call) == 3 and "type" in call and "id" in call and optional_str(call["id"])
+            and type(body) is dict and len(body) == 2 and "name" in body and "arguments" in body)
+
+
 def _read_call(call: Any) -> tuple[Any, bool]:
     """The LangChain tool call closest to a canonical one: (a ``ToolCall`` or an
     ``InvalidToolCall``, whether writing it back gives ``call`` again in meaning)."""
@@ -392,8 +399,7 @@ def _read_call(call: Any) -> tuple[Any, bool]:
         return invalid_call(None, json.dumps(call, ensure_ascii=False), call_id,
                             f"unsupported tool call type {kind!r}"), False
     name, arguments = body.get("name"), body.get("arguments")
-    exact = (len(call) == 3 and "type" in call and len(body) == 2 and "arguments" in body
-             and (call_id is not None or call.get("id", 0) is None))
+    exact = _in_written_form(call)
     try:
         args = json.loads(arguments) if arguments else {}
     except (TypeError, ValueError):
@@ -430,28 +436,31 @@ def _custom_blocks(content: Any) -> dict[str, Any]:
 def _tool_calls_from_canonical(calls: list[Any], errors: Any, content: Any,
                                ) -> tuple[list[Any], list[Any], list[Any]]:
     """(tool calls, invalid tool calls, the canonical calls they stand for but do not give
-    back when written)."""
+    back when written, in the order of the first two)."""
     errors = _errors_of(calls, errors)
     split = len(calls) - len(errors) if errors is not None else len(calls)
     valid: list[Any] = []
     invalid: list[Any] = []
-    inexact: list[Any] = []
+    inexact: tuple[list[Any], list[Any]] = ([], [])
     custom: dict[str, Any] | None = None
     for position, call in enumerate(calls):
         if position >= split:
             body = call["function"]
             invalid.append(invalid_call(body.get("name"), body.get("arguments"), _call_id(call),
                                         errors[position - split]))
+            if not _in_written_form(call):
+                inexact[1].append(call)
             continue
         read, exact = _read_call(call)
-        if not exact and read["type"] == "tool_call" and call.get("type") == "custom":
+        is_valid = read["type"] == "tool_call"
+        if not exact and is_valid and call.get("type") == "custom":
             if custom is None:
                 custom = _custom_blocks(content)
             exact = read["id"] in custom and len(call) == 3 and len(call["custom"]) == 2
-        (valid if read["type"] == "tool_call" else invalid).append(read)
+        (valid if is_valid else invalid).append(read)
         if not exact:
-            inexact.append(call)
-    return valid, invalid, inexact
+            inexact[0 if is_valid else 1].append(call)
+    return valid, invalid, inexact[0] + inexact[1]
 
 
 def _usage(value: Any) -> bool:
