@@ -766,7 +766,7 @@ _part = st.one_of(
                            "id": st.sampled_from(["c1", "c2"])}, optional={"refusal": _text, "url": _text}),
 )
 _call = st.one_of(
-    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c2", "", 7, None]), "type": st.just("function"),
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c2", "", 7, None, [1]]), "type": st.just("function"),
                            "function": st.fixed_dictionaries({}, optional={
                                "name": st.sampled_from(["f", "", None, 3]),
                                "arguments": st.sampled_from(["{}", '{"a":1}', "[1]", "{", "", None])})},

@@ -44,13 +44,14 @@ def _call_ids(calls: Any) -> list[Any]:
     return [c.get("id") if type(c) is dict else None for c in calls] if type(calls) is list else []
 
 
-def _called(entry: Any) -> Any:
+def _called(entry: Any) -> str | None:
     """The call id a content rebuild entry's block stands for, or None."""
     block = entry.get("block") if type(entry) is dict else None
     if type(block) is not dict:
         return None
     key = _CALL_BLOCKS.get(block.get("type"))  # type: ignore[arg-type]
-    return block.get(key) if key is not None else None
+    call_id = block.get(key) if key is not None else None
+    return call_id if type(call_id) is str else None
 
 
 def _without_calls(namespace: dict[str, Any], before: list[Any], after: list[Any]) -> dict[str, Any]:
@@ -64,7 +65,8 @@ def _without_calls(namespace: dict[str, Any], before: list[Any], after: list[Any
     errors = namespace.get("invalid_tool_calls")
     if type(errors) is list and errors and len(errors) <= len(before):
         # The invalid calls are the last ones; those the view kept stay the last ones.
-        still = [(i, e) for i, e in zip(before[len(before) - len(errors):], errors, strict=True) if i in kept]
+        still = [(i, e) for i, e in zip(before[len(before) - len(errors):], errors, strict=True)
+                 if type(i) is str and i in kept]
         if [i for i, _ in still] == after[len(after) - len(still):]:
             fitted["invalid_tool_calls"] = [e for _, e in still]
         else:
