@@ -380,6 +380,17 @@ def _close_exchange(out: list[Message], at: list[int], index: int, asks: Message
         at.append(position)
 
 
+# Keys that make an assistant text message more than its text (or not model input).
+_NOT_PLAIN = frozenset({"name", "tool_calls", "refusal", "function_call", "audio", RESPONSES_ONLY_KEY})
+
+
+def _plain_with_extras(message: Message, role: object) -> bool:
+    """True if a text message of ``role`` is its own model form with extras kept."""
+    if role == "assistant":
+        return message.keys().isdisjoint(_NOT_PLAIN)
+    return "name" not in message and RESPONSES_ONLY_KEY not in message
+
+
 def _build(source: Sequence[Message], extras: bool) -> ModelView:
     out: list[Message] = []
     at: list[int] = []
@@ -393,9 +404,11 @@ def _build(source: Sequence[Message], extras: bool) -> ModelView:
         content = message.get("content")
         role = message.get("role")
         size = len(message)
-        # The fast path: a text message outside a tool exchange, the common case.
-        if size == 2 and asks is None and type(content) is str \
-                and (role in _PLAIN_ROLES or (role == "assistant" and content != "")):
+        # The fast path: a text message outside a tool exchange, the common case (with
+        # extras, keys a model never sees do not matter).
+        if asks is None and type(content) is str \
+                and (role in _PLAIN_ROLES or (role == "assistant" and content != "")) \
+                and (size == 2 or (extras and _plain_with_extras(message, role))):
             add(message)
             mark(index)
             continue

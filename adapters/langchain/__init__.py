@@ -31,7 +31,16 @@ equal (``==``) to the originals:
 * Keys of a canonical message that LangChain has no field for (written by another
   framework, e.g. ``metadata`` or another framework's namespace) are read into
   ``additional_kwargs["canonical_extras"]`` and written back from there as top-level
-  keys, so they survive a LangChain read and write.
+  keys, so they survive a LangChain read and write. Tool calls LangChain cannot hold
+  exactly (custom calls, read as langchain-openai reads them; other call types) ride in
+  ``additional_kwargs["canonical_tool_calls"]`` and are written back while unchanged.
+
+Readers are total: every message a store accepts reads, whichever framework wrote or
+rewrote it. The ``"langchain"`` key is a cache of LangChain's exact form, used part by
+part while it still matches the message in meaning and dropped (never an error) once
+another framework has rewritten the message. :class:`SessionChatMessageHistory` hands a
+model the *model view* of the history (:func:`sessions.model_view`) and writes back only
+what LangChain changed (``docs/fidelity.md``).
 
 Message chunks are stored as the message they complete
 (``langchain_core.messages.message_chunk_to_message``). ``RemoveMessage`` and other
