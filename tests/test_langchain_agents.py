@@ -373,6 +373,21 @@ def test_a_failing_model_stores_nothing(how: str) -> None:
     assert store.get("alice") == []
 
 
+def test_a_run_whose_messages_the_store_refuses_stores_nothing() -> None:
+    @tool(response_format="content_and_artifact")
+    def fetch(key: str) -> tuple[str, object]:
+        """Fetch a value and the object it came from."""
+        return f"value of {key}", object()  # an artifact that is not JSON
+
+    store = MemorySession()
+    model = ScriptedChatModel(call("fetch", "c1", key="k"), "Done.")
+    agent = create_agent(model, [fetch], middleware=[SessionHistoryMiddleware(store)])
+    with pytest.raises(InvalidMessageError) as caught:
+        agent.invoke({"messages": [HumanMessage("Fetch k")]}, config("alice"))
+    assert caught.value.index == 2 and caught.value.operation == "append"
+    assert store.get("alice") == []
+
+
 def test_a_failed_run_resumed_from_its_checkpoint_is_stored_once_complete(adder_down: None) -> None:
     store = MemorySession()
     agent = agent_for(store, ScriptedChatModel(*addition()), checkpointer=InMemorySaver())

@@ -85,6 +85,9 @@ def _run_input(messages: Sequence[AnyMessage], stored: dict[str, Any] | None,
 
 def _give_ids(history: list[BaseMessage], taken: set[Any]) -> None:
     """Give each history message an id no other state message has (in the state only)."""
+    ids = {message.id for message in history}
+    if len(ids) == len(history) and None not in ids and ids.isdisjoint(taken):
+        return  # the common case: every stored message has its own id
     prefix = f"session-{uuid.uuid4().hex}-"
     seen = set(taken)
     for index, message in enumerate(history):
@@ -162,10 +165,7 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
 
     # -- which session ------------------------------------------------------------------
 
-    def _session_of(self, config: RunnableConfig | None) -> str:
-        if config is None:
-            config = get_config()
-        configurable = config.get("configurable") or {}
+    def _session_of(self, configurable: dict[str, Any]) -> str:
         asked = configurable.get("session_id")
         if self.session_id is not None:
             if asked is not None and asked != self.session_id:
@@ -189,21 +189,28 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
     # -- the steps shared by the sync and async hooks ------------------------------------
 
     def _start(self, state: SessionHistoryState, config: RunnableConfig | None
-               ) -> tuple[str, list[AnyMessage]]:
-        session_id = self._session_of(config)
+               ) -> tuple[dict[str, Any], list[AnyMessage]]:
+        if config is None:
+            config = get_config()
+        configurable = config.get("configurable") or {}
+        session_id = self._session_of(configurable)
         run_input = _run_input(state["messages"], state.get(STORED_KEY), state.get(RUN_KEY))
         # Input the store would refuse is refused now, before the model is called.
         checked = langchain_to_stored(run_input, session_id=session_id, operation="run")
         encode_messages(checked, session_id, "run")
-        return session_id, run_input
+        # Only a thread's checkpoint can keep an unfinished run, so only then is it recorded.
+        record = {"session_id": session_id, "ids": [], "thread": configurable.get("thread_id") is not None}
+        return record, run_input
 
     @staticmethod
-    def _started(session_id: str, stored: list[Message], run_input: list[AnyMessage]) -> dict[str, Any]:
-        history = stored_to_langchain(stored, session_id=session_id, operation="run")
+    def _started(record: dict[str, Any], stored: list[Message], run_input: list[AnyMessage]
+                 ) -> dict[str, Any]:
+        history = stored_to_langchain(stored, session_id=record["session_id"], operation="run")
         _give_ids(history, {message.id for message in run_input})
+        record["ids"] = [message.id for message in history]
         return {
             "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *history, *run_input],
-            STORED_KEY: {"session_id": session_id, "ids": [message.id for message in history]},
+            STORED_KEY: record,
             RUN_KEY: [message.id for message in run_input],
         }
 
@@ -213,8 +220,8 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
         """The response, with the run's messages so far recorded (see ``_run_input``)."""
         state = cast(SessionHistoryState, request.state)
         run, stored = state.get(RUN_KEY), state.get(STORED_KEY)
-        if run is None or stored is None:
-            return response  # this middleware's before_agent did not start the run
+        if run is None or stored is None or not stored["thread"]:
+            return response  # not started by this middleware's before_agent, or no thread
         known = set(run)
         messages = state["messages"]
         index = len(messages)
@@ -242,7 +249,7 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
         messages = state["messages"]
         batch = langchain_to_stored([m for m in messages if m.id not in known], session_id=session_id,
                                     operation="append")
-        done = {STORED_KEY: {"session_id": session_id, "ids": [m.id for m in messages]}, RUN_KEY: None}
+        done = {STORED_KEY: {**stored, "ids": [m.id for m in messages]}, RUN_KEY: None}
         return session_id, batch, done
 
     # -- hooks ---------------------------------------------------------------------------
@@ -250,14 +257,15 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
     def before_agent(self, state: SessionHistoryState, runtime: Runtime[Any],
                      config: Optional[RunnableConfig] = None,  # noqa: UP045 - LangGraph injects by this annotation
                      ) -> dict[str, Any] | None:
-        session_id, run_input = self._start(state, config)
-        return self._started(session_id, self.session.get(session_id, limit=self.limit), run_input)
+        record, run_input = self._start(state, config)
+        return self._started(record, self.session.get(record["session_id"], limit=self.limit), run_input)
 
     async def abefore_agent(self, state: SessionHistoryState, runtime: Runtime[Any],
                             config: Optional[RunnableConfig] = None,  # noqa: UP045 - as before_agent
                             ) -> dict[str, Any] | None:
-        session_id, run_input = self._start(state, config)
-        return self._started(session_id, await self.session.aget(session_id, limit=self.limit), run_input)
+        record, run_input = self._start(state, config)
+        stored = await self.session.aget(record["session_id"], limit=self.limit)
+        return self._started(record, stored, run_input)
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
