@@ -275,6 +275,11 @@ class PostgresSession(BaseSession):
     calling task with no background tasks, so a loop may end (``asyncio.run``
     returning) with the store still open. :meth:`close`/:meth:`aclose` close them all.
 
+    A DSN may name a primary and its standbys (libpq's multi-host form,
+    ``"host=db1,db2 port=5432,5432 target_session_attrs=read-write"``): every new
+    connection goes to whichever of them accepts writes, so after a failover the same
+    store reaches the promoted standby once the old connections have failed.
+
     :param table_prefix: prefix of the three tables (lowercase letters, digits and
         ``_``, at most 40 characters).
     :param min_size, max_size: connections the sync pool keeps open, and the most it
@@ -364,10 +369,13 @@ class PostgresSession(BaseSession):
 
         Options: ``table_prefix``, ``connect_timeout``, ``min_size``, ``max_size``,
         ``prepare`` (true/false), and the libpq settings ``host`` (e.g. a socket
-        directory), ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``,
-        ``application_name``, ``target_session_attrs``.
+        directory), ``port``, ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``,
+        ``application_name``, ``target_session_attrs``. As in libpq, ``host`` and
+        ``port`` given as options win over the URL's own, and may list several servers:
+        ``postgresql://app@/app?host=db1,db2&port=5432,5432&target_session_attrs=read-write``
+        connects to whichever of them is the primary.
         """
-        libpq = ("host", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name",
+        libpq = ("host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name",
                  "target_session_attrs")
         options = url.options({
             "table_prefix": str, "connect_timeout": float, "min_size": int, "max_size": int,
@@ -376,7 +384,8 @@ class PostgresSession(BaseSession):
         connect_options = {name: options.pop(name) for name in libpq if name in options}
         database = url.path[1:] if url.path.startswith("/") else url.path
         return cls(
-            host=connect_options.pop("host", None) or url.host, port=url.port,
+            host=None if "host" in connect_options else url.host,
+            port=None if "port" in connect_options else url.port,
             user=url.username, password=url.password, database=database or None,
             connect_options=connect_options, **options,
         )
