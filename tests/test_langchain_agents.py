@@ -333,6 +333,32 @@ def test_with_a_checkpointer_the_store_is_the_source_of_truth() -> None:
     assert stored_kinds(store, "alice") == [("user", "rewritten"), ("user", "fourth"), ("assistant", "four")]
 
 
+def test_a_thread_moved_to_another_session_carries_nothing_over() -> None:
+    store = MemorySession()
+    model = ScriptedChatModel("Hi Alice.", "Hi Bob.")
+    agent = agent_for(store, model, checkpointer=InMemorySaver())
+    agent.invoke({"messages": [HumanMessage("I am Alice.")]}, config("alice", thread_id="shared"))
+    result = agent.invoke({"messages": [HumanMessage("I am Bob.")]}, config("bob", thread_id="shared"))
+    assert kinds(model.sent[1][1:]) == [("HumanMessage", "I am Bob.")]
+    assert kinds(result["messages"]) == [("HumanMessage", "I am Bob."), ("AIMessage", "Hi Bob.")]
+    assert stored_kinds(store, "bob") == [("user", "I am Bob."), ("assistant", "Hi Bob.")]
+    assert stored_kinds(store, "alice") == [("user", "I am Alice."), ("assistant", "Hi Alice.")]
+
+
+def test_a_thread_checkpointed_before_the_middleware_moves_into_the_store() -> None:
+    saver = InMemorySaver()
+    cfg = config(thread_id="t")
+    before = create_agent(ScriptedChatModel("Hello."), [add], checkpointer=saver)
+    before.invoke({"messages": [HumanMessage("Hi")]}, cfg)
+    store = MemorySession()
+    model = ScriptedChatModel("Again.")
+    agent_for(store, model, checkpointer=saver).invoke({"messages": [HumanMessage("Me again")]}, cfg)
+    assert kinds(model.sent[0][1:]) == [("HumanMessage", "Hi"), ("AIMessage", "Hello."),
+                                        ("HumanMessage", "Me again")]
+    assert stored_kinds(store, "t") == [("user", "Hi"), ("assistant", "Hello."), ("user", "Me again"),
+                                        ("assistant", "Again.")]
+
+
 def test_a_resent_message_object_is_stored_as_said_again() -> None:
     """add_messages gives a message object an id; sending it again is a new turn."""
     store = MemorySession()

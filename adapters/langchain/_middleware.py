@@ -41,7 +41,8 @@ except ImportError as error:  # langchain missing, or older than 1.3
 __all__ = ["SessionHistoryMiddleware"]
 
 STORED_KEY: Final = "session_history_stored"
-"""Private state key: the session id and the ids of the state's messages that are stored."""
+"""Private state key: the session id, whether the run has a thread (and so may be kept by
+a checkpointer), and the ids of the state's messages that are stored."""
 
 RUN_KEY: Final = "session_history_run"
 """Private state key: ids of the messages of the run in progress (``None`` between runs)."""
