@@ -48,7 +48,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import math
 import os
 import threading
 import time
@@ -79,7 +78,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ._base import BaseSession, SessionInfo
-from ._errors import BackendUnavailableError, ConfigurationError, SessionError
+from ._errors import BackendUnavailableError, ConfigurationError, CorruptRecordError, SessionError, shown
+from ._options import MAX_TTL, check_flag, check_int, check_seconds, check_text
 from ._registry import StoreURL
 
 __all__ = ["NotEnoughReplicas", "RedisSession"]
@@ -155,6 +155,15 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
 end
 return 1
 """
+# ARGV[2] = the cutoff (microseconds since the epoch): delete only a session last
+# updated before it, in the same step as the check.
+_DELETE_IF_IDLE = """
+local meta = redis.call('HMGET', KEYS[2], 'updated_at', 'created_at')
+local updated = tonumber(meta[1] or meta[2] or '')
+if not updated or updated >= tonumber(ARGV[2]) then return 0 end
+redis.call('UNLINK', KEYS[1], KEYS[2])
+return 1
+"""
 _INFO = """
 local meta = redis.call('HMGET', KEYS[2], 'created_at', 'updated_at')
 if not meta[1] then return false end
@@ -189,7 +198,7 @@ class _Script:
 
 _SCRIPTS = {name: _Script(source) for name, source in
             (("append", _APPEND), ("pop", _POP), ("replace", _REPLACE),
-             ("clear", _CLEAR), ("info", _INFO))}
+             ("clear", _CLEAR), ("info", _INFO), ("delete_if_idle", _DELETE_IF_IDLE))}
 
 
 # -- replicated writes: what is sent and how the replies are judged (no I/O) -------------
@@ -306,27 +315,16 @@ def _time(value: str | bytes) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
+def _microseconds(moment: datetime) -> list[str]:
+    """``moment`` as the script argument list of :data:`_DELETE_IF_IDLE`."""
+    return [str((moment - _EPOCH) // timedelta(microseconds=1))]
+
+
 def _check_ttl(ttl: float | timedelta | None) -> int:
     if ttl is None:
         return 0
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigurationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
-    return max(1, round(seconds * 1000))
-
-
-def _check_timeout(seconds: float, name: str = "socket_timeout") -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigurationError(f"{name} must be > 0 seconds, got {seconds!r}")
-    return float(seconds)
-
-
-def _check_min_replicas(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"min_replicas must be an int >= 0, got {value!r}")
-    return value
+    return max(1, round(check_seconds("ttl", seconds, maximum=MAX_TTL) * 1000))
 
 
 def _seconds(text: str) -> float | None:
@@ -457,23 +455,35 @@ class RedisSession(BaseSession):
             options.update(from_url)
         elif given and (client is not None or async_client is not None):
             raise ConfigurationError("give either connection settings or clients, not both")
+        if client is not None and not isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
+            raise ConfigurationError(
+                f"client must be a redis.Redis or RedisCluster, not {type(client).__name__}"
+            )
+        if async_client is not None and not isinstance(
+                async_client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
+            raise ConfigurationError(
+                "async_client must be a redis.asyncio.Redis or RedisCluster, "
+                f"not {type(async_client).__name__}"
+            )
 
-        key_prefix = options.get("prefix", "session:")
-        if not isinstance(key_prefix, str) or "{" in key_prefix or "}" in key_prefix:
-            raise ConfigurationError(f"prefix must be a str without '{{' or '}}', got {key_prefix!r}")
+        key_prefix = check_text("prefix", options.get("prefix", "session:"), empty=True)
+        if "{" in key_prefix or "}" in key_prefix:
+            raise ConfigurationError(f"prefix must be a str without '{{' or '}}', got {shown(key_prefix)}")
         self.prefix: str = key_prefix
         self.ttl_ms = _check_ttl(options.get("ttl"))
-        self.socket_timeout = _check_timeout(options.get("socket_timeout", 5.0))
-        self.min_replicas = _check_min_replicas(options.get("min_replicas", 0))
-        self.replica_timeout = _check_timeout(options.get("replica_timeout", 1.0), "replica_timeout")
+        self.socket_timeout = check_seconds("socket_timeout", options.get("socket_timeout", 5.0))
+        self.min_replicas = check_int("min_replicas", options.get("min_replicas", 0), minimum=0,
+                                      maximum=2**31 - 1)
+        self.replica_timeout = check_seconds("replica_timeout", options.get("replica_timeout", 1.0))
 
-        self.host = str(given.get("host", "localhost"))
-        self.port = int(given.get("port", 6379))
-        self.db = int(given.get("db", 0))
-        self.cluster = bool(given.get("cluster", False))
-        self._username: str | None = given.get("username")
-        self._password: str | None = given.get("password")
-        self._ssl = bool(given.get("ssl", False))
+        self.host: str = check_text("host", given.get("host", "localhost"))
+        self.port = check_int("port", given.get("port", 6379), minimum=1, maximum=65535)
+        self.db = check_int("db", given.get("db", 0), minimum=0, maximum=2**31 - 1)
+        self.cluster = check_flag("cluster", given.get("cluster", False))
+        self._username: str | None = check_text("username", given.get("username"), optional=True)
+        self._password: str | None = check_text("password", given.get("password"), optional=True,
+                                                empty=True)
+        self._ssl = check_flag("ssl", given.get("ssl", False))
         if self.cluster and self.db != 0:
             raise ConfigurationError("Redis Cluster has only database 0")
 
@@ -568,11 +578,20 @@ class RedisSession(BaseSession):
         return base + "messages", base + "meta"
 
     def _session_id_of(self, key: str | bytes) -> str | None:
-        name = _text(key)
+        """The session id a listed key names, or None for a key this store did not
+        write (another program's, under the same prefix): those are skipped."""
+        try:
+            name = _text(key)
+        except UnicodeDecodeError:
+            return None
         start = len(self.prefix) + 1
         if not name.startswith(self.prefix + "{") or not name.endswith("}:meta"):
             return None
-        return _unescape_id(name[start:-6])
+        tag = name[start:-6]
+        session_id = _unescape_id(tag)
+        if session_id is None or _escape_id(session_id) != tag:
+            return None
+        return session_id
 
     # -- sync record operations ---------------------------------------------------------------
 
@@ -675,6 +694,9 @@ class RedisSession(BaseSession):
         else:
             self._sync().unlink(*keys)
 
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return bool(self._write("delete_if_idle", session_id, _microseconds(cutoff)))
+
     def _count(self, session_id: str) -> int:
         return int(self._sync().llen(self._keys(session_id)[0]))
 
@@ -767,6 +789,11 @@ class RedisSession(BaseSession):
             await self._areplicated(_Write(("UNLINK", *keys)), keys[0])
         else:
             await (await self._async()).unlink(*keys)
+
+    async def _adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        if not self._native_async:
+            return await super()._adelete_if_idle(session_id, cutoff)
+        return bool(await self._awrite("delete_if_idle", session_id, _microseconds(cutoff)))
 
     async def _acount(self, session_id: str) -> int:
         if not self._native_async:
@@ -892,8 +919,14 @@ class _DirectConnections:
 
 
 def _info(session_id: str, row: list[Any]) -> SessionInfo:
-    created, updated, count = row
-    return SessionInfo(session_id, int(count), _time(created), _time(updated))
+    try:
+        created, updated, count = row
+        return SessionInfo(session_id, int(count), _time(created), _time(updated))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise CorruptRecordError(
+            f"the session's metadata hash holds {shown(row, 120)}, not times in microseconds",
+            session_id=session_id, operation="info",
+        ) from error
 
 
 def _close_on_loop(loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
@@ -916,7 +949,7 @@ def _settings(url: StoreURL) -> tuple[dict[str, Any], dict[str, Any]]:
     """Connection settings and store options of a redis URL."""
     scheme = url.scheme
     if scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
-        raise ConfigurationError(f"not a Redis URL: {url.raw!r}")
+        raise ConfigurationError(f"not a Redis URL: {url.redacted!r}")
     options = url.options({"prefix": str, "ttl": _seconds, "socket_timeout": float,
                            "min_replicas": int, "replica_timeout": float})
     given: dict[str, Any] = {

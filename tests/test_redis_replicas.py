@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,6 +27,8 @@ from tests.redis_servers import RedisServer, ReplicatedServer, in_sync, wait_unt
 pytestmark = pytest.mark.redis
 
 USER = {"role": "user", "content": "hello"}
+#: A cutoff every session is idle before: delete_if_idle deletes (a write to replicate).
+FUTURE = datetime.now(timezone.utc) + timedelta(days=1)
 SOCKET_TIMEOUT = 5.0
 #: How long writes that must be refused wait for the paused replica.
 REPLICA_TIMEOUT = 0.3
@@ -159,6 +162,7 @@ def test_a_paused_replica_makes_every_write_fail_and_reads_work(pair: Replicated
                                 ("pop", lambda: refusing.pop("s")),
                                 ("replace", lambda: refusing.replace("s", [USER])),
                                 ("clear", lambda: refusing.clear("s")),
+                                ("delete_if_idle", lambda: refusing.delete_if_idle("s", FUTURE)),
                                 ("delete", lambda: refusing.delete("s"))):
             _check_refusal(*_refused(call), operation)
         unguarded.append("u", [USER])  # the default acknowledges on the primary alone
