@@ -1,6 +1,18 @@
-"""LangChain over the session layer: a ``BaseChatMessageHistory`` and message conversion.
+"""LangChain over the session layer: agent middleware, a chat history, message conversion.
 
-Needs the ``langchain`` extra (``langchain-core >= 1.0``)::
+Needs the ``langchain`` extra. LangChain 1.x agents keep their conversation in the
+store through :class:`SessionHistoryMiddleware` (``langchain >= 1.3``)::
+
+    from langchain.agents import create_agent
+    from adapters.langchain import SessionHistoryMiddleware
+
+    agent = create_agent(model, tools, middleware=[SessionHistoryMiddleware(store)])
+    agent.invoke({"messages": [("user", "Hi")]}, {"configurable": {"session_id": "user-alice"}})
+
+LCEL chains use the legacy path, :class:`SessionChatMessageHistory` (a
+``BaseChatMessageHistory``; only ``langchain-core`` is needed). langchain-core deprecates
+``RunnableWithMessageHistory`` since 1.3.3 and ``BaseChatMessageHistory`` since 1.6.4;
+both go in 2.0::
 
     from langchain_core.runnables.history import RunnableWithMessageHistory
     from adapters.langchain import session_history_factory
@@ -49,6 +61,8 @@ message classes have no canonical form and raise :class:`InvalidMessageError`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sessions._errors import MissingDependencyError
 
 try:
@@ -61,11 +75,25 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
 from ._convert import EXTRAS_KEY, NAMESPACE, from_canonical, to_canonical
 from ._history import SessionChatMessageHistory, session_history_factory
 
+if TYPE_CHECKING:
+    from ._middleware import SessionHistoryMiddleware
+
 __all__ = [
     "EXTRAS_KEY",
     "NAMESPACE",
     "SessionChatMessageHistory",
+    "SessionHistoryMiddleware",
     "from_canonical",
     "session_history_factory",
     "to_canonical",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware needs the langchain package, which imports LangGraph: imported on
+    # first use, so the history and the converters work with langchain-core alone.
+    if name == "SessionHistoryMiddleware":
+        from ._middleware import SessionHistoryMiddleware
+
+        return SessionHistoryMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
