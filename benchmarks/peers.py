@@ -86,7 +86,8 @@ def langchain_messages(count: int, seed: int = 0) -> list[Any]:
                                     tool_call_id=call, name="weather"))
         messages.append(AIMessage(f"It is {turn % 30} °C in {city} — 晴れ.", id=f"answer-{seed}-{turn}"))
         turn += 1
-    return messages[:count]
+    return _whole_turns(messages[:count], count, lambda m: m.type == "ai" and not m.tool_calls,
+                        lambda n: HumanMessage(f"Thanks! ({n})"), lambda n: AIMessage("You're welcome."))
 
 
 def llamaindex_messages(count: int, seed: int = 0) -> list[Any]:
@@ -124,7 +125,12 @@ def llamaindex_messages(count: int, seed: int = 0) -> list[Any]:
                                     additional_kwargs={"tool_call_id": call, "name": "weather"}))
         messages.append(ChatMessage(role=MessageRole.ASSISTANT, content=f"It is {turn % 30} °C in {city}."))
         turn += 1
-    return messages[:count]
+    return _whole_turns(
+        messages[:count], count,
+        lambda m: m.role == MessageRole.ASSISTANT and not m.additional_kwargs
+        and not any(isinstance(b, ToolCallBlock) for b in m.blocks),
+        lambda n: ChatMessage(role=MessageRole.USER, content=f"Thanks! ({n})"),
+        lambda n: ChatMessage(role=MessageRole.ASSISTANT, content="You're welcome."))
 
 
 def agents_items(count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -153,20 +159,25 @@ def agents_items(count: int, seed: int = 0) -> list[dict[str, Any]]:
                           {"type": "output_text", "text": f"It is {turn % 30} °C in {city} — 晴れ.",
                            "annotations": [], "logprobs": []}]})
         turn += 1
-    # A stored session ends after a turn: no reasoning or call left waiting for what
-    # follows it (an interrupted run), which the SDK adapter would leave out of a read.
-    items = items[:count]
-    while items and not (items[-1].get("type") == "message" and items[-1]["role"] == "assistant"):
-        items.pop()
-    while len(items) < count:
-        if items and items[-1].get("role") == "assistant":
-            items.append({"role": "user", "content": f"Thanks! ({len(items)})"})
-        else:
-            items.append({"type": "message", "role": "assistant", "id": f"msg_{seed}_end_{len(items)}",
-                          "status": "completed", "content": [
-                              {"type": "output_text", "text": "You're welcome.", "annotations": [],
-                               "logprobs": []}]})
-    return items
+    return _whole_turns(
+        items[:count], count, lambda i: i.get("type") == "message" and i["role"] == "assistant",
+        lambda n: {"role": "user", "content": f"Thanks! ({n})"},
+        lambda n: {"type": "message", "role": "assistant", "id": f"msg_{seed}_end_{n}",
+                   "status": "completed", "content": [{"type": "output_text", "text": "You're welcome.",
+                                                       "annotations": [], "logprobs": []}]})
+
+
+def _whole_turns(history: list[Any], count: int, is_answer: Callable[[Any], bool],
+                 question: Callable[[int], Any], answer: Callable[[int], Any]) -> list[Any]:
+    """``history`` cut back to its last answer, then topped up to ``count`` with short
+    exchanges: a stored session ends after a turn, not with a call or reasoning left
+    waiting for what follows (an interrupted run), which frameworks leave out of a read."""
+    while history and not is_answer(history[-1]):
+        history.pop()
+    while len(history) < count:
+        history.append(answer(len(history)) if history and not is_answer(history[-1])
+                       else question(len(history)))
+    return history
 
 
 def canonical(family: str, stored: list[Any]) -> list[dict[str, Any]]:

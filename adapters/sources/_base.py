@@ -92,6 +92,7 @@ class PeerSource(BaseSession):
     # -- writes: refused before anything reaches the peer's store -----------------------
 
     def _refuse(self, operation: str, session_id: str | None) -> NoReturn:
+        self._refuse_if_closed(operation, session_id)
         raise ReadOnlySourceError(
             f"{self!r} is a read-only source: {operation} is refused (migrate it into a "
             "store to write)", session_id=session_id, operation=operation,
