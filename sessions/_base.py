@@ -37,6 +37,7 @@ from ._message import (
     decode_records,
     encode_messages,
 )
+from .companions import COMPANION_SUFFIXES, companions
 
 __all__ = ["BaseSession", "Session", "SessionInfo"]
 
@@ -200,9 +201,12 @@ class BaseSession(abc.ABC):
         self._call("clear", session_id, self._clear, session_id)
 
     def delete(self, session_id: str) -> None:
-        """Remove the session completely. Deleting a missing session is a no-op."""
+        """Remove the session completely, with its companion sessions (see
+        :mod:`sessions.companions`). Deleting a missing session is a no-op."""
         check_session_id(session_id, "delete")
         self._call("delete", session_id, self._delete, session_id)
+        for companion in companions(session_id):
+            self._call("delete", companion, self._delete, companion)
 
     def count(self, session_id: str) -> int:
         """Number of messages in the session (0 if it does not exist)."""
@@ -215,14 +219,16 @@ class BaseSession(abc.ABC):
         return self._call("info", session_id, self._info, session_id)
 
     def list_sessions(self) -> Iterator[str]:
-        """Iterate over every session id, streaming (no order is promised)."""
+        """Iterate over every session id, streaming (no order is promised); companion
+        sessions (:mod:`sessions.companions`) are not listed."""
         iterator = self._call("list_sessions", None, self._iter_sessions)
         while True:
             try:
                 session_id = self._call("list_sessions", None, next, iterator)
             except StopIteration:
                 return
-            yield session_id
+            if not session_id.endswith(COMPANION_SUFFIXES):
+                yield session_id
 
     def close(self) -> None:
         """Release connections and files; the store must not be used afterwards."""
@@ -326,6 +332,8 @@ class BaseSession(abc.ABC):
     async def adelete(self, session_id: str) -> None:
         check_session_id(session_id, "delete")
         await self._acall("delete", session_id, self._adelete(session_id))
+        for companion in companions(session_id):
+            await self._acall("delete", companion, self._adelete(companion))
 
     async def acount(self, session_id: str) -> int:
         check_session_id(session_id, "count")
@@ -336,14 +344,16 @@ class BaseSession(abc.ABC):
         return await self._acall("info", session_id, self._ainfo(session_id))
 
     async def alist_sessions(self) -> AsyncIterator[str]:
-        """Iterate over every session id without blocking the event loop."""
+        """Iterate over every session id without blocking the event loop (companion
+        sessions are not listed)."""
         iterator = self._aiter_sessions()
         while True:
             try:
                 session_id = await self._acall("list_sessions", None, iterator.__anext__())
             except StopAsyncIteration:
                 return
-            yield session_id
+            if not session_id.endswith(COMPANION_SUFFIXES):
+                yield session_id
 
     async def aclose(self) -> None:
         if not getattr(self, "_closed", False):

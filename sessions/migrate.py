@@ -12,6 +12,12 @@ session equal to its source session:
   ``"replace"`` overwrites the target session atomically, ``"skip"`` leaves it and
   lists it in the report.
 
+A conversation's companion sessions (:mod:`sessions.companions`, e.g. LlamaIndex
+``Memory``'s archive marker) move with it: once the conversation is written (or found
+equal), each companion of the target is made equal to the source's (replaced, or
+deleted when the source has none); a conversation that is skipped keeps the target's.
+``verify=True`` lists a conversation whose companions differ as different.
+
 Messages are compared as their exact JSON text, so order, content, unknown keys and
 even ``1`` versus ``1.0`` versus ``true`` must match. Running a migration twice
 therefore writes nothing the second time. ``verify=True`` compares without writing and
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from ._base import Session
 from ._errors import ConflictError, InvalidArgumentError
 from ._message import Message, check_session_id, encode_message
+from .companions import acompanions_hidden, companions, companions_hidden
 
 __all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate"]
 
@@ -128,11 +135,46 @@ def _record(report: MigrationReport, session_id: str, action: _Action, start: in
         report.messages_written += size - start
 
 
+def _companion_differs(report: MigrationReport, session_id: str, action: _Action,
+                       source: list[Message], target: list[Message], verify: bool) -> bool:
+    """Whether a companion of ``session_id`` must be written to the target (else it is
+    equal, left as it is with a skipped conversation, or reported by ``verify``)."""
+    if action is _Action.SKIP or _texts(source) == _texts(target):
+        return False
+    if verify:
+        if session_id not in report.different:
+            report.different.append(session_id)
+        return False
+    return True
+
+
+def _carry_companions(source: Session, target: Session, session_id: str, action: _Action,
+                      report: MigrationReport, verify: bool) -> None:
+    for companion in companions(session_id):
+        messages = source.get(companion)
+        if _companion_differs(report, session_id, action, messages, target.get(companion), verify):
+            if messages:
+                target.replace(companion, messages)
+            else:
+                target.delete(companion)
+
+
+async def _acarry_companions(source: Session, target: Session, session_id: str, action: _Action,
+                             report: MigrationReport, verify: bool) -> None:
+    for companion in companions(session_id):
+        messages = await source.aget(companion)
+        if _companion_differs(report, session_id, action, messages, await target.aget(companion), verify):
+            if messages:
+                await target.areplace(companion, messages)
+            else:
+                await target.adelete(companion)
+
+
 def _ids(source: Session, session_id: str | None) -> Iterator[str]:
     if session_id is not None:
         yield session_id
     else:
-        yield from source.list_sessions()
+        yield from companions_hidden(source.list_sessions())
 
 
 def migrate(source: Session, target: Session, session_id: str | None = None, *,
@@ -172,6 +214,7 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
             elif action is _Action.REPLACE:
                 target.replace(sid, messages)
         _record(report, sid, action, start, len(messages), verify)
+        _carry_companions(source, target, sid, action, report, verify)
         if progress is not None:
             progress(done, total, sid)
     return report
@@ -181,7 +224,7 @@ async def _aids(source: Session, session_id: str | None) -> AsyncIterator[str]:
     if session_id is not None:
         yield session_id
     else:
-        async for sid in source.alist_sessions():
+        async for sid in acompanions_hidden(source.alist_sessions()):
             yield sid
 
 
@@ -216,6 +259,7 @@ async def amigrate(source: Session, target: Session, session_id: str | None = No
             elif action is _Action.REPLACE:
                 await target.areplace(sid, messages)
         _record(report, sid, action, start, len(messages), verify)
+        await _acarry_companions(source, target, sid, action, report, verify)
         if progress is not None:
             progress(done, total, sid)
     return report

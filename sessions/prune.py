@@ -1,4 +1,9 @@
-"""Periodic cleanup: delete the sessions nobody has written to for a while."""
+"""Periodic cleanup: delete the sessions nobody has written to for a while.
+
+A conversation is judged by its own age; its companion sessions (see
+:mod:`sessions.companions`) are deleted with it by the store's ``delete`` and never
+pruned on their own, even by a store whose listing shows them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from ._base import Session
 from ._errors import InvalidArgumentError
+from .companions import is_companion
 
 __all__ = ["aprune", "parse_duration", "prune"]
 
@@ -43,6 +49,8 @@ def prune(store: Session, older_than: timedelta | str, *, dry_run: bool = False,
     cutoff = _cutoff(older_than, now)
     pruned = []
     for session_id in store.list_sessions():
+        if is_companion(session_id):
+            continue
         info = store.info(session_id)
         if info is None or info.updated_at >= cutoff:
             continue
@@ -58,6 +66,8 @@ async def aprune(store: Session, older_than: timedelta | str, *, dry_run: bool =
     cutoff = _cutoff(older_than, now)
     pruned = []
     async for session_id in store.alist_sessions():
+        if is_companion(session_id):
+            continue
         info = await store.ainfo(session_id)
         if info is None or info.updated_at >= cutoff:
             continue
