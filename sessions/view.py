@@ -86,6 +86,8 @@ _KEYS_OF = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+# Keys of a request a role's message does not take (left out of its model form).
+_OTHER_MODEL_KEYS = {role: MODEL_KEYS - keys for role, keys in _KEYS_OF.items()}
 # Content part types each role takes.
 _PARTS_OF = {
     "user": frozenset({"text", "image_url", "input_audio", "file"}),
@@ -275,7 +277,7 @@ def _model_form(message: Message, extras: bool) -> Message | None:
     if out is None:
         return None
     if extras:
-        if not changed:
+        if not changed and message.keys().isdisjoint(_OTHER_MODEL_KEYS[role]):
             return message
         for key, value in message.items():
             if key not in MODEL_KEYS:
