@@ -12,16 +12,19 @@ session equal to its source session:
   ``"replace"`` overwrites the target session atomically, ``"skip"`` leaves it and
   lists it in the report.
 
-A conversation's companion sessions (:mod:`sessions.companions`, e.g. LlamaIndex
-``Memory``'s archive marker) move with it: once the conversation is written (or found
-equal), each companion of the target is made equal to the source's (replaced, or
-deleted when the source has none); a conversation that is skipped keeps the target's.
-``verify=True`` lists a conversation whose companions differ as different.
-
 Messages are compared as their exact JSON text, so order, content, unknown keys and
 even ``1`` versus ``1.0`` versus ``true`` must match. Running a migration twice
 therefore writes nothing the second time. ``verify=True`` compares without writing and
 reports what differs.
+
+A conversation's companion sessions (:mod:`sessions.companions`, e.g. LlamaIndex
+``Memory``'s archive mark) move with it: once the conversation is written (or found
+equal), each companion of the target is made equal to the source's (replaced, or
+deleted when the source has none); a conversation that is skipped keeps the target's.
+``verify=True`` lists a conversation whose companions differ as different.
+
+The step for one session is :func:`migrate_session`, a flow (see :mod:`sessions._flow`)
+shared by :func:`migrate` and :func:`amigrate`.
 
 Memory: the session contract reads a history from its end (``get(limit=N)``), not
 from an offset, so a session is read whole: the per-session bound is one source and
@@ -35,11 +38,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ._base import Session
-from ._errors import ConflictError, InvalidArgumentError
+from ._errors import ConflictError, InvalidArgumentError, shown
+from ._flow import Flow, arun, call, run
 from ._message import Message, check_session_id, encode_message
 from .companions import acompanions_hidden, companions, companions_hidden
 
-__all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate"]
+__all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate", "migrate_session"]
 
 ON_CONFLICT = ("error", "replace", "skip")
 
@@ -107,11 +111,25 @@ def _plan(session_id: str, source: list[Message], target: list[Message], source_
     )
 
 
-def _check(session_id: str | None, on_conflict: str) -> None:
-    if on_conflict not in ON_CONFLICT:
+def _check(source: object, target: object, session_id: str | None, on_conflict: str,
+           verify: bool, progress: object) -> None:
+    for name, store in (("source", source), ("target", target)):
+        if not isinstance(store, Session):
+            raise InvalidArgumentError(
+                f"the {name} must be a Session, not {type(store).__name__}", operation="migrate"
+            )
+    if not isinstance(on_conflict, str) or on_conflict not in ON_CONFLICT:
         raise InvalidArgumentError(
-            f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}",
+            f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {shown(on_conflict)}",
             operation="migrate",
+        )
+    if type(verify) is not bool:
+        raise InvalidArgumentError(
+            f"verify must be True or False, got {type(verify).__name__}", operation="migrate"
+        )
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be callable, got {type(progress).__name__}", operation="migrate"
         )
     if session_id is not None:
         check_session_id(session_id, "migrate")
@@ -135,39 +153,48 @@ def _record(report: MigrationReport, session_id: str, action: _Action, start: in
         report.messages_written += size - start
 
 
-def _companion_differs(report: MigrationReport, session_id: str, action: _Action,
-                       source: list[Message], target: list[Message], verify: bool) -> bool:
-    """Whether a companion of ``session_id`` must be written to the target (else it is
-    equal, left as it is with a skipped conversation, or reported by ``verify``)."""
-    if action is _Action.SKIP or _texts(source) == _texts(target):
-        return False
-    if verify:
-        if session_id not in report.different:
-            report.different.append(session_id)
-        return False
-    return True
+def migrate_session(source: Session, target: Session, session_id: str, on_conflict: str,
+                    verify: bool, report: MigrationReport) -> Flow[None]:
+    """Make one target session equal to its source session and record what was done:
+    the one step :func:`migrate` and :func:`amigrate` take per session."""
+    messages = yield call(source, "get", session_id)
+    present = yield call(target, "get", session_id)
+    in_source = bool(messages) or (yield call(source, "info", session_id)) is not None
+    # Whether the target session exists matters only when both are empty.
+    in_target = bool(present) or (
+        in_source and not messages and (yield call(target, "info", session_id)) is not None
+    )
+    action, start = _plan(session_id, messages, present, in_source, in_target,
+                          "skip" if verify else on_conflict)
+    if not verify:
+        if action is _Action.CREATE:
+            yield call(target, "replace", session_id, [])
+        elif action is _Action.APPEND:
+            yield call(target, "append", session_id, messages[start:])
+        elif action is _Action.REPLACE:
+            yield call(target, "replace", session_id, messages)
+    _record(report, session_id, action, start, len(messages), verify)
+    yield from _carry_companions(source, target, session_id, action, verify, report)
 
 
 def _carry_companions(source: Session, target: Session, session_id: str, action: _Action,
-                      report: MigrationReport, verify: bool) -> None:
+                      verify: bool, report: MigrationReport) -> Flow[None]:
+    """Make the target's companions of ``session_id`` equal the source's (they move
+    with their conversation; a skipped conversation keeps the target's)."""
+    if action is _Action.SKIP:
+        return
     for companion in companions(session_id):
-        messages = source.get(companion)
-        if _companion_differs(report, session_id, action, messages, target.get(companion), verify):
-            if messages:
-                target.replace(companion, messages)
-            else:
-                target.delete(companion)
-
-
-async def _acarry_companions(source: Session, target: Session, session_id: str, action: _Action,
-                             report: MigrationReport, verify: bool) -> None:
-    for companion in companions(session_id):
-        messages = await source.aget(companion)
-        if _companion_differs(report, session_id, action, messages, await target.aget(companion), verify):
-            if messages:
-                await target.areplace(companion, messages)
-            else:
-                await target.adelete(companion)
+        messages = yield call(source, "get", companion)
+        present = yield call(target, "get", companion)
+        if _texts(messages) == _texts(present):
+            continue
+        if verify:
+            if session_id not in report.different:
+                report.different.append(session_id)
+        elif messages:
+            yield call(target, "replace", companion, messages)
+        else:
+            yield call(target, "delete", companion)
 
 
 def _ids(source: Session, session_id: str | None) -> Iterator[str]:
@@ -193,28 +220,13 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
     Raises :class:`ConflictError` (with ``on_conflict="error"``) at the first differing
     session; sessions before it have been migrated, and a re-run continues from there.
     """
-    _check(session_id, on_conflict)
+    _check(source, target, session_id, on_conflict, verify, progress)
     total: int | None = None
     if progress is not None:
         total = 1 if session_id is not None else sum(1 for _ in source.list_sessions())
     report = MigrationReport(verified_only=verify)
     for done, sid in enumerate(_ids(source, session_id), 1):
-        messages = source.get(sid)
-        present = target.get(sid)
-        in_source = bool(messages) or source.info(sid) is not None
-        # Whether the target session exists matters only when both are empty.
-        in_target = bool(present) or (in_source and not messages and target.info(sid) is not None)
-        action, start = _plan(sid, messages, present, in_source, in_target,
-                              "skip" if verify else on_conflict)
-        if not verify:
-            if action is _Action.CREATE:
-                target.replace(sid, [])
-            elif action is _Action.APPEND:
-                target.append(sid, messages[start:])
-            elif action is _Action.REPLACE:
-                target.replace(sid, messages)
-        _record(report, sid, action, start, len(messages), verify)
-        _carry_companions(source, target, sid, action, report, verify)
+        run(migrate_session(source, target, sid, on_conflict, verify, report))
         if progress is not None:
             progress(done, total, sid)
     return report
@@ -231,8 +243,8 @@ async def _aids(source: Session, session_id: str | None) -> AsyncIterator[str]:
 async def amigrate(source: Session, target: Session, session_id: str | None = None, *,
                    on_conflict: str = "error", verify: bool = False,
                    progress: Progress | None = None) -> MigrationReport:
-    """Async :func:`migrate`: the same rules, through the stores' async methods."""
-    _check(session_id, on_conflict)
+    """Async :func:`migrate`: the same step per session, through the async methods."""
+    _check(source, target, session_id, on_conflict, verify, progress)
     total: int | None = None
     if progress is not None:
         total = 1
@@ -244,22 +256,7 @@ async def amigrate(source: Session, target: Session, session_id: str | None = No
     done = 0
     async for sid in _aids(source, session_id):
         done += 1
-        messages = await source.aget(sid)
-        present = await target.aget(sid)
-        in_source = bool(messages) or await source.ainfo(sid) is not None
-        in_target = bool(present) or (in_source and not messages
-                                      and await target.ainfo(sid) is not None)
-        action, start = _plan(sid, messages, present, in_source, in_target,
-                              "skip" if verify else on_conflict)
-        if not verify:
-            if action is _Action.CREATE:
-                await target.areplace(sid, [])
-            elif action is _Action.APPEND:
-                await target.aappend(sid, messages[start:])
-            elif action is _Action.REPLACE:
-                await target.areplace(sid, messages)
-        _record(report, sid, action, start, len(messages), verify)
-        await _acarry_companions(source, target, sid, action, report, verify)
+        await arun(migrate_session(source, target, sid, on_conflict, verify, report))
         if progress is not None:
             progress(done, total, sid)
     return report

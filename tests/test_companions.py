@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sessions
@@ -42,6 +42,9 @@ def test_companions_are_not_listed_and_go_with_their_conversation(store: Session
     assert store.info(_companion("conv")) is None
     assert store.get(_companion("conv")) == []
     assert list(store.list_sessions()) == ["other"]
+    store.append(_companion("other"), [MARK])
+    assert store.delete_if_idle("other", datetime.now(timezone.utc) + timedelta(days=1))  # type: ignore[attr-defined]
+    assert store.info(_companion("other")) is None
 
 
 async def test_companions_are_not_listed_and_go_with_their_conversation_async(store: Session) -> None:
@@ -50,6 +53,10 @@ async def test_companions_are_not_listed_and_go_with_their_conversation_async(st
     assert [sid async for sid in store.alist_sessions()] == ["conv"]
     await store.adelete("conv")
     assert await store.ainfo(_companion("conv")) is None
+    await store.aappend("idle", [text(1)])
+    await store.aappend(_companion("idle"), [MARK])
+    assert await store.adelete_if_idle("idle", datetime.now(timezone.utc) + timedelta(days=1))  # type: ignore[attr-defined]
+    assert await store.ainfo(_companion("idle")) is None
 
 
 class _ListsEverything(MemorySession):

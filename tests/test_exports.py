@@ -13,7 +13,7 @@ EXPECTED = {
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "PostgresSession", "RedisSession", "SQLiteSession", "Session",
     "SessionError", "SessionInfo",
-    "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
+    "StoreURL", "SupportsDeleteIfIdle", "__version__", "connect", "register_scheme", "registered_schemes",
     # wrappers, migration, maintenance
     "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
     "migrate", "prune", "with_compression", "with_encryption",
