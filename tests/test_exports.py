@@ -41,8 +41,8 @@ def test_langchain_adapter_names() -> None:
 
     langchain = pytest.importorskip("adapters.langchain")
     assert set(langchain.__all__) == {
-        "EXTRAS_KEY", "NAMESPACE", "SessionChatMessageHistory", "from_canonical",
-        "session_history_factory", "to_canonical",
+        "EXTRAS_KEY", "NAMESPACE", "SessionChatMessageHistory", "SessionHistoryMiddleware",
+        "from_canonical", "session_history_factory", "to_canonical",
     }
     assert langchain.__all__ == sorted(langchain.__all__)
 
