@@ -45,7 +45,7 @@ from ._message import (
     encode_messages,
     is_listable_id,
 )
-from .companions import COMPANION_SUFFIXES, companions
+from .companions import COMPANION_SUFFIXES
 
 __all__ = ["BaseSession", "Session", "SessionInfo", "SupportsDeleteIfIdle", "stored_info",
            "timestamp_before"]
@@ -294,27 +294,17 @@ class BaseSession(abc.ABC):
         self._call("clear", session_id, self._clear, session_id)
 
     def delete(self, session_id: str) -> None:
-        """Remove the session completely, with its companion sessions (see
-        :mod:`sessions.companions`). Deleting a missing session is a no-op."""
+        """Remove the session completely. Deleting a missing session is a no-op."""
         check_session_id(session_id, "delete")
         self._call("delete", session_id, self._delete, session_id)
-        self._delete_companions(session_id)
-
-    def _delete_companions(self, session_id: str) -> None:
-        for companion in companions(session_id):
-            self._call("delete", companion, self._delete, companion)
 
     def delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
         """Delete the session if it was last updated before ``cutoff`` (a timezone-aware
         ``datetime``), atomically: a write that lands first keeps it. Returns True if
-        the session was deleted (see :class:`SupportsDeleteIfIdle`); its companion
-        sessions are deleted with it."""
+        the session was deleted (see :class:`SupportsDeleteIfIdle`)."""
         check_session_id(session_id, "delete_if_idle")
         cutoff = check_cutoff(cutoff, session_id, "delete_if_idle")
-        deleted = self._call("delete_if_idle", session_id, self._delete_if_idle, session_id, cutoff)
-        if deleted:
-            self._delete_companions(session_id)
-        return deleted
+        return self._call("delete_if_idle", session_id, self._delete_if_idle, session_id, cutoff)
 
     def count(self, session_id: str) -> int:
         """Number of messages in the session (0 if it does not exist)."""
@@ -454,20 +444,12 @@ class BaseSession(abc.ABC):
     async def adelete(self, session_id: str) -> None:
         check_session_id(session_id, "delete")
         await self._acall("delete", session_id, self._adelete(session_id))
-        await self._adelete_companions(session_id)
-
-    async def _adelete_companions(self, session_id: str) -> None:
-        for companion in companions(session_id):
-            await self._acall("delete", companion, self._adelete(companion))
 
     async def adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
         check_session_id(session_id, "delete_if_idle")
         cutoff = check_cutoff(cutoff, session_id, "delete_if_idle")
-        deleted = await self._acall("delete_if_idle", session_id,
-                                    self._adelete_if_idle(session_id, cutoff))
-        if deleted:
-            await self._adelete_companions(session_id)
-        return deleted
+        return await self._acall("delete_if_idle", session_id,
+                                 self._adelete_if_idle(session_id, cutoff))
 
     async def acount(self, session_id: str) -> int:
         check_session_id(session_id, "count")

@@ -8,26 +8,32 @@ session*, named by the conversation's session id followed by a reserved suffix f
 * it is never listed: ``list_sessions`` and ``alist_sessions`` of every backend and
   wrapper skip companions, so the CLI, ``prune`` and ``migrate`` never take one for a
   conversation of its own;
-* ``delete`` of a conversation deletes its companions too (every backend, sync and
-  async; see :meth:`sessions.BaseSession.delete`);
-* ``prune`` judges a conversation by its own age and never deletes a companion on its
-  own; ``migrate`` copies a conversation's companions with it.
+* :func:`delete_conversation` deletes a conversation with its companions, and so do
+  ``prune`` (which judges a conversation by its own age and never deletes a companion
+  on its own), ``sessions delete`` and the LlamaIndex stores; ``migrate`` copies a
+  conversation's companions with it.
 
-Session ids ending with a reserved suffix are therefore not for conversations. A
-companion must stay correct when its conversation changes without it (another
-framework clears or rewrites the history, a store implementing the ``Session``
-protocol itself leaves a deleted conversation's companion behind): the LlamaIndex
-``Memory`` marker records a fingerprint of the messages it marks and reads as empty
-once they are gone.
+``Session.delete`` itself deletes one session (one round trip on every backend), so a
+conversation deleted that way leaves its companions behind until it is deleted again
+with :func:`delete_conversation`. Session ids ending with a reserved suffix are not for
+conversations. A companion must stay correct when its conversation changes without it
+(another framework clears, deletes or rewrites the history): the LlamaIndex ``Memory``
+mark records a fingerprint of the last message it marks and reads as nothing marked
+once that message is gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
-from ._message import MAX_SESSION_ID_BYTES
+from ._message import MAX_SESSION_ID_BYTES, check_session_id
 
-__all__ = ["COMPANION_SUFFIXES", "acompanions_hidden", "companions", "companions_hidden", "is_companion"]
+if TYPE_CHECKING:
+    from ._base import Session
+
+__all__ = ["COMPANION_SUFFIXES", "acompanions_hidden", "adelete_conversation", "companions",
+           "companions_hidden", "delete_conversation", "is_companion"]
 
 COMPANION_SUFFIXES = ("::llamaindex-memory",)
 """Reserved session id suffixes naming a conversation's companion sessions."""
@@ -63,3 +69,19 @@ async def acompanions_hidden(session_ids: AsyncIterator[str]) -> AsyncIterator[s
     async for session_id in session_ids:
         if not session_id.endswith(suffixes):
             yield session_id
+
+
+def delete_conversation(store: Session, session_id: str) -> None:
+    """Delete session ``session_id`` and its companion sessions."""
+    check_session_id(session_id, "delete")
+    store.delete(session_id)
+    for companion in companions(session_id):
+        store.delete(companion)
+
+
+async def adelete_conversation(store: Session, session_id: str) -> None:
+    """Async :func:`delete_conversation`."""
+    check_session_id(session_id, "delete")
+    await store.adelete(session_id)
+    for companion in companions(session_id):
+        await store.adelete(companion)

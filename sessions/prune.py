@@ -8,7 +8,7 @@ the same step as the delete. A message appended after the metadata was read ther
 keeps its session: nothing acknowledged is ever pruned with it.
 
 A conversation is judged by its own age; its companion sessions (see
-:mod:`sessions.companions`) are deleted with it and never pruned on their own, even
+:mod:`sessions.companions`) are deleted after it and never pruned on their own, even
 from a store whose listing shows them.
 """
 
@@ -23,7 +23,7 @@ from ._errors import InvalidArgumentError, shown
 from ._flow import Flow, arun, call, run
 from ._message import check_cutoff
 from ._wrapper import delete_if_idle_flow
-from .companions import is_companion
+from .companions import companions, is_companion
 
 __all__ = ["aprune", "parse_duration", "prune", "prune_session"]
 
@@ -77,6 +77,9 @@ def prune_session(store: Session, session_id: str, cutoff: datetime, dry_run: bo
     if dry_run:
         return True
     deleted: bool = yield from delete_if_idle_flow(store, session_id, cutoff)
+    if deleted:
+        for companion in companions(session_id):
+            yield call(store, "delete", companion)
     return deleted
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import sessions
 from sessions import MemorySession, Session, aprune, migrate, prune
-from sessions.companions import COMPANION_SUFFIXES, companions, is_companion
+from sessions.companions import (
+    COMPANION_SUFFIXES,
+    adelete_conversation,
+    companions,
+    delete_conversation,
+    is_companion,
+)
 from tests.conformance.messages import text
 from tests.test_cli import run
 
@@ -38,12 +44,15 @@ def test_companions_are_not_listed_and_go_with_their_conversation(store: Session
     _fill(store)
     assert sorted(store.list_sessions()) == ["conv", "other"]
     assert store.get(_companion("conv")) == [MARK]  # still readable by its id
-    store.delete("conv")
-    assert store.info(_companion("conv")) is None
-    assert store.get(_companion("conv")) == []
+    delete_conversation(store, "conv")
+    assert store.info("conv") is None and store.info(_companion("conv")) is None
     assert list(store.list_sessions()) == ["other"]
+    # Session.delete deletes one session, in one round trip: the companion stays
+    # (unlisted) until its conversation is deleted again with its companions.
     store.append(_companion("other"), [MARK])
-    assert store.delete_if_idle("other", datetime.now(timezone.utc) + timedelta(days=1))  # type: ignore[attr-defined]
+    store.delete("other")
+    assert store.get(_companion("other")) == [MARK] and list(store.list_sessions()) == []
+    delete_conversation(store, "other")
     assert store.info(_companion("other")) is None
 
 
@@ -51,12 +60,8 @@ async def test_companions_are_not_listed_and_go_with_their_conversation_async(st
     await store.aappend("conv", [text(0)])
     await store.aappend(_companion("conv"), [MARK])
     assert [sid async for sid in store.alist_sessions()] == ["conv"]
-    await store.adelete("conv")
-    assert await store.ainfo(_companion("conv")) is None
-    await store.aappend("idle", [text(1)])
-    await store.aappend(_companion("idle"), [MARK])
-    assert await store.adelete_if_idle("idle", datetime.now(timezone.utc) + timedelta(days=1))  # type: ignore[attr-defined]
-    assert await store.ainfo(_companion("idle")) is None
+    await adelete_conversation(store, "conv")
+    assert await store.ainfo("conv") is None and await store.ainfo(_companion("conv")) is None
 
 
 class _ListsEverything(MemorySession):
@@ -79,8 +84,11 @@ async def test_prune_judges_the_conversation_and_never_a_companion_alone() -> No
         assert store.get(_companion("conv")) == [MARK]
         later = conv.updated_at + timedelta(seconds=1)
         assert prune(store, timedelta(0), now=later) == ["conv"]
-        if type(store) is MemorySession:
-            assert store.info(_companion("conv")) is None
+        assert store.info(_companion("conv")) is None
+        store.append("conv", [text(0)])
+        store.append(_companion("conv"), [MARK])
+        assert await aprune(store, timedelta(0), now=later + timedelta(seconds=1)) == ["conv"]
+        assert store.info(_companion("conv")) is None
 
 
 def test_migrate_carries_companions_with_their_conversation(tmp_path: Path) -> None:

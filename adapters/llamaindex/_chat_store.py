@@ -15,7 +15,12 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 
 from sessions import ConfigurationError, InvalidArgumentError, Session, connect
 from sessions._message import Message
-from sessions.companions import acompanions_hidden, companions_hidden
+from sessions.companions import (
+    acompanions_hidden,
+    adelete_conversation,
+    companions_hidden,
+    delete_conversation,
+)
 from sessions.view import model_message
 
 from ._convert import check_session, from_canonical_all, to_canonical_all
@@ -166,7 +171,7 @@ class SessionChatStore(BaseChatStore):
         messages = self.get_messages(key)
         if not messages and self._session.info(key) is None:
             return None
-        self._session.delete(key)
+        delete_conversation(self._session, key)
         return messages
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
@@ -215,7 +220,7 @@ class SessionChatStore(BaseChatStore):
         messages = await self.aget_messages(key)
         if not messages and await self._session.ainfo(key) is None:
             return None
-        await self._session.adelete(key)
+        await adelete_conversation(self._session, key)
         return messages
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:

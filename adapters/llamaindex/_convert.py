@@ -45,9 +45,9 @@ _RENAMED_ROLES = frozenset({MessageRole.CHATBOT, MessageRole.MODEL, "chatbot", "
 _ROLE_IN: dict[str, MessageRole] = {role.value: role for role in MessageRole}
 TEXT_ROLES = frozenset({"system", "developer", "user", "assistant"})
 _TEXT_ROLES_IN: dict[Any, MessageRole] = {role: _ROLE_IN[role] for role in TEXT_ROLES}
-# Keys a role's canonical message must have, with the namespace flag saying that the
-# ChatMessage had none (``""`` is stored so that every reader reads the message).
-_REQUIRED = {"tool": (("tool_call_id", "no_tool_call_id"),), "function": (("name", "no_name"),)}
+# Keys a role's canonical message must have (the store refuses it without), with the
+# namespace flag saying that the ChatMessage had none (``""`` is stored instead).
+_REQUIRED = {"tool": (("tool_call_id", "no_tool_call_id"),)}
 _FLAG = {key: flag for pairs in _REQUIRED.values() for key, flag in pairs}
 _CANONICAL_ROLES = frozenset(ROLES)
 MEDIA_BLOCKS = (ImageBlock, AudioBlock, DocumentBlock)
@@ -122,8 +122,8 @@ def to_canonical(message: ChatMessage) -> Message:
     else (other ``additional_kwargs``, blocks without a canonical part, the order of
     blocks, the ``chatbot``/``model`` roles) is kept under :data:`NAMESPACE`, so that
     :func:`from_canonical` returns an equal message. A tool message without a
-    ``tool_call_id`` or a function message without a ``name`` gets ``""`` there (every
-    reader then reads it; models are not shown it) and a flag in the namespace.
+    ``tool_call_id`` gets ``""`` there (the store requires one; models are not shown
+    it) and a flag in the namespace.
     """
     role = _ROLE_OUT[message.role]
     blocks = message.blocks
@@ -383,7 +383,7 @@ def _portable(message: Mapping[str, Any], role: MessageRole, namespace: Mapping[
             blocks.extend(call_blocks)
     for key in ("tool_call_id", "name"):
         value = message.get(key)
-        if isinstance(value, str) and not (value == "" and namespace.get(_FLAG[key])):
+        if isinstance(value, str) and not (value == "" and namespace.get(_FLAG.get(key, ""))):
             kwargs[key] = value
     return _message(role, kwargs, blocks)
 

@@ -12,7 +12,7 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, Messag
 
 from sessions import InvalidArgumentError, Session
 from sessions._message import Message, check_session_id
-from sessions.companions import acompanions_hidden
+from sessions.companions import acompanions_hidden, adelete_conversation
 from sessions.view import ModelView
 
 from ._chat_store import check_index
@@ -85,7 +85,7 @@ class SessionDBChatStore(AsyncDBChatStore):
     messages (flushed out of ``Memory``'s short-term queue) followed by active ones,
     so other frameworks read the complete history. How many stored messages at its
     head are archived is recorded in the companion session ``alice`` +
-    :data:`MEMORY_STATE_SUFFIX` (see :mod:`sessions.companions`: never listed, deleted
+    :data:`MEMORY_STATE_SUFFIX` (see :mod:`sessions.companions`: never listed, pruned
     and migrated with its conversation, never pruned alone), with a fingerprint of the
     last archived message. When the conversation changes under the mark (another
     framework clears, deletes or rewrites it; a crash between the two writes), the
@@ -238,11 +238,10 @@ class SessionDBChatStore(AsyncDBChatStore):
         return from_canonical_all([shown.messages[idx]], key, "delete_message")[0]
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
-        """Delete every message of ``key`` (status None: the session and its mark), or
-        only the archived or only the active ones."""
+        """Delete every message of ``key`` (status None: the session and its companion
+        sessions, the mark among them), or only the archived or only the active ones."""
         if status is None:
-            await self._session.adelete(key)
-            await self._mark(key, 0, None)
+            await adelete_conversation(self._session, key)
             return
         loaded = await self._load(key, None)
         history, archived = loaded.messages, loaded.archived

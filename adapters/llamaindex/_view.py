@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 
 from sessions import CorruptRecordError
-from sessions._message import Message, is_envelope
+from sessions._message import Message
 from sessions.view import MODEL_KEYS, ModelView
 
 from ._convert import MEDIA_BLOCKS, NAMESPACE, TEXT_ROLES, read_shown, to_canonical
@@ -61,21 +61,16 @@ def _media_for_llamaindex(message: Message) -> bool:
 def view(stored: Sequence[Message], session_id: str, operation: str) -> ModelView:
     """The view LlamaIndex is shown of ``stored`` (rules in the module docstring).
 
-    Raises :class:`CorruptRecordError` for a wrapper's envelope: a store opened
-    without its wrapper must not read as a shorter history.
+    Raises :class:`CorruptRecordError` for a stored record that is not a message (a
+    wrapper's envelope, read without its wrapper): it must not read as a shorter history.
     """
-    shown = ModelView.of(stored, extras=True)
+    try:
+        shown = ModelView.of(stored, extras=True)
+    except CorruptRecordError as error:
+        raise CorruptRecordError(error.message, session_id=session_id, operation=operation) from error
     if len(shown.positions) == len(stored):
         return shown
-    readable = []
-    for index in _left_out(shown):
-        message = stored[index]
-        if is_envelope(message):
-            raise CorruptRecordError(
-                "stored record is a wrapper's envelope, not a chat message: open the store"
-                " with its wrapper", session_id=session_id, operation=operation)
-        if _media_for_llamaindex(message):
-            readable.append(index)
+    readable = [index for index in _left_out(shown) if _media_for_llamaindex(stored[index])]
     if not readable:
         return shown
     source = list(stored)
