@@ -11,8 +11,8 @@ An idle connection the server has closed (a restart, an idle timeout) is replace
 before a command is sent on it, never after: once sent, a command that fails may have
 run. The sync connections poll their socket before use. redis.asyncio judges an idle
 connection only by what its event loop has read so far, so the async connections the
-store on a standalone server ask the socket itself when the pool hands one out
-(:class:`_IdleCheck`).
+store ask the socket itself (:class:`_IdleCheck`): on a standalone server when the
+pool hands one out, on a cluster when a node takes one.
 """
 
 from __future__ import annotations
@@ -79,12 +79,42 @@ class _PoolChecked(_IdleCheck):
         return await super().can_read_destructive() or self._socket_has_data()  # type: ignore[misc]
 
 
+class _NodeChecked(_IdleCheck):
+    """On a cluster: a node asks ``should_reconnect()`` of the connection it takes, and
+    reconnects it if so, before sending on it (redis-py 7.2 and later). It asks again
+    once the replies are read, when data or EOF waiting also means a dead connection."""
+
+    def should_reconnect(self) -> bool:
+        return super().should_reconnect() or self._socket_has_data()  # type: ignore[misc]
+
+
 class _CheckedConnection(_PoolChecked, redis.asyncio.Connection):
     pass
 
 
 class _CheckedSSLConnection(_PoolChecked, redis.asyncio.SSLConnection):
     pass
+
+
+class _CheckedNodeConnection(_NodeChecked, redis.asyncio.Connection):
+    pass
+
+
+class _CheckedNodeSSLConnection(_NodeChecked, redis.asyncio.SSLConnection):
+    pass
+
+
+def _check_node_connections(client: redis.asyncio.cluster.RedisCluster, ssl: bool) -> None:
+    """Make the nodes of a new async cluster client open checked connections.
+
+    The async ``RedisCluster`` takes no connection class: it is set in the settings the
+    client makes its nodes from, and on the startup nodes made already, before any of
+    them has opened a connection."""
+    checked = _CheckedNodeSSLConnection if ssl else _CheckedNodeConnection
+    client.connection_kwargs["connection_class"] = checked
+    client.nodes_manager.connection_kwargs["connection_class"] = checked
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = checked
 
 
 # -- making clients ---------------------------------------------------------------------------------
@@ -122,7 +152,9 @@ class ConnectionSettings:
     def async_client(self) -> Any:
         kwargs = self._kwargs(redis.asyncio.retry.Retry(NoBackoff(), 0))
         if self.cluster:
-            return redis.asyncio.cluster.RedisCluster(**kwargs)
+            client = redis.asyncio.cluster.RedisCluster(**kwargs)
+            _check_node_connections(client, self.ssl)
+            return client
         connection_class = _CheckedSSLConnection if kwargs.pop("ssl") else _CheckedConnection
         own = redis.asyncio.ConnectionPool(connection_class=connection_class, db=self.db, **kwargs)
         return redis.asyncio.Redis.from_pool(own)
