@@ -14,7 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["StubServer", "reply_to"]
+__all__ = ["StubServer", "facts", "reply_to"]
 
 _NAME = re.compile(r"\bmy name is (\w+)", re.IGNORECASE)
 _LIKES = re.compile(r"\bI (?:like|love) ([^.,!?]+)", re.IGNORECASE)
@@ -26,17 +26,23 @@ def _text(content: Any) -> str:
     return " ".join(p.get("text", "") for p in content or () if isinstance(p, dict))
 
 
-def reply_to(messages: list[dict[str, Any]]) -> str:
-    """The stub's answer to a conversation, from the facts in its user messages."""
-    said = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    if not said:
-        return "Hello! How can I help?"
+def facts(said: list[str]) -> tuple[str | None, str | None]:
+    """(name, what they like) as the user last said them in ``said``, or None."""
     name = likes = None
     for text in said:
         if found := _NAME.search(text):
             name = found.group(1)
         if found := _LIKES.search(text):
             likes = found.group(1).strip()
+    return name, likes
+
+
+def reply_to(messages: list[dict[str, Any]]) -> str:
+    """The stub's answer to a conversation, from the facts in its user messages."""
+    said = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    if not said:
+        return "Hello! How can I help?"
+    name, likes = facts(said)
     last = said[-1]
     if "?" in last and re.search(r"\b(name|like)\b", last, re.IGNORECASE):
         if name is None and likes is None:

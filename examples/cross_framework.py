@@ -2,17 +2,21 @@
 
     python examples/cross_framework.py
 
-A LangChain chain starts the conversation, a LlamaIndex chat memory continues it, the
-native runner answers next, and an OpenAI Agents SDK run asks the last question. Each
-turn sees everything said before, because all four read and write the same session.
+A LangChain agent starts the conversation, a LlamaIndex chat memory continues it, the
+native runner answers next, an OpenAI Agents SDK run asks a question, and the LangChain
+agent ends it with a tool call. Each turn sees everything said before, because all four
+read and write the same session.
 
 Where the model comes from:
 
-* ``OPENAI_API_KEY`` unset: the local stub (``examples/_stub_server.py``) on 127.0.0.1;
-  nothing leaves the machine. It only recalls facts it finds in the history it is
-  sent, so the later answers show the shared history at work.
+* ``OPENAI_API_KEY`` unset: nothing leaves the machine. The LangChain agent runs on a
+  bundled offline chat model (``examples/_offline_chat_model.py``), the others on a
+  local stub (``examples/_stub_server.py``) on 127.0.0.1. Both only recall facts they
+  find in the history they are sent, so the later answers show the shared history at
+  work.
 * ``OPENAI_API_KEY`` set: OpenAI, or ``OPENAI_BASE_URL`` if set; ``OPENAI_MODEL`` picks
-  the model (default ``gpt-4o-mini``).
+  the model (default ``gpt-4o-mini``). The LangChain agent then uses ``ChatOpenAI``
+  from ``langchain-openai``, which no extra installs: ``pip install langchain-openai``.
 
 The history lives in ``SESSIONS_URL`` if set, else in a temporary SQLite file.
 Needs the extras ``langchain``, ``llamaindex``, ``openai`` and ``agents``.
@@ -24,21 +28,19 @@ import asyncio
 import contextlib
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import agents
 import openai
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import RunnableLambda
-from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import tool
 from llama_index.core.llms import ChatMessage
 from llama_index.core.memory import ChatMemoryBuffer
 
 import sessions
-from adapters.langchain import SessionChatMessageHistory, session_history_factory
+from adapters.langchain import SessionChatMessageHistory, SessionHistoryMiddleware
 from adapters.llamaindex import SessionChatStore
 from adapters.openai_agents import AgentsSession
 from adapters.runner import Agent, Runner
@@ -64,22 +66,32 @@ def complete(client: openai.OpenAI, messages: list[dict[str, Any]]) -> str:
     return response.choices[0].message.content or ""
 
 
-def langchain_turn(store: sessions.Session, client: openai.OpenAI, question: str) -> str:
-    def model(prompt: Any) -> AIMessage:
-        messages: list[BaseMessage] = prompt.to_messages()
-        return AIMessage(complete(client, convert_to_openai_messages(messages)))  # type: ignore[arg-type]
+@tool
+def recommend_book(topic: str) -> str:
+    """Recommend a book about a topic."""
+    books = {"python": "Fluent Python by Luciano Ramalho"}
+    return books.get(topic.strip().lower(), f"the most recent book about {topic}")
 
-    prompt = ChatPromptTemplate.from_messages(
-        [("system", "You are a helpful assistant."), MessagesPlaceholder("history"), ("human", "{question}")]
-    )
-    with warnings.catch_warnings():  # RunnableWithMessageHistory is marked beta
-        warnings.simplefilter("ignore")
-        chain = RunnableWithMessageHistory(
-            prompt | RunnableLambda(model), session_history_factory(store),
-            input_messages_key="question", history_messages_key="history",
-        )
-    answer = chain.invoke({"question": question}, config={"configurable": {"session_id": SESSION_ID}})
-    return str(answer.content)
+
+def langchain_model(base_url: str | None, api_key: str) -> BaseChatModel:
+    if not os.environ.get("OPENAI_API_KEY"):
+        from _offline_chat_model import OfflineChatModel
+
+        return OfflineChatModel()
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError:
+        raise SystemExit("With OPENAI_API_KEY set, the LangChain agent needs langchain-openai:"
+                         " pip install langchain-openai") from None
+    return ChatOpenAI(model=MODEL, base_url=base_url, api_key=api_key)  # type: ignore[arg-type]
+
+
+def langchain_turn(store: sessions.Session, model: BaseChatModel, question: str) -> str:
+    agent = create_agent(model, [recommend_book], system_prompt="You are a helpful assistant.",
+                         middleware=[SessionHistoryMiddleware(store)])
+    result = agent.invoke({"messages": [{"role": "user", "content": question}]},
+                          {"configurable": {"session_id": SESSION_ID}})
+    return str(result["messages"][-1].text)
 
 
 def llamaindex_turn(store: sessions.Session, client: openai.OpenAI, question: str) -> str:
@@ -118,14 +130,17 @@ def main() -> None:
         store.delete(SESSION_ID)
         with model_endpoint() as (base_url, api_key):
             client = openai.OpenAI(base_url=base_url, api_key=api_key)
-            print("LangChain  >", langchain_turn(store, client, "My name is Alice."))
+            model = langchain_model(base_url, api_key)
+            print("LangChain  >", langchain_turn(store, model, "My name is Alice."))
             print("LlamaIndex >", llamaindex_turn(store, client, "I like Python."))
             print("runner     >", runner_turn(store, client, "What's my name?"))
             print("Agents SDK >", agents_sdk_turn(store, base_url, api_key, "What do I like?"))
+            print("LangChain  >", langchain_turn(store, model, "Can you recommend me a book?"))
             client.close()
         print(f"\n{store.count(SESSION_ID)} messages stored once, read back by LangChain:")
         for message in SessionChatMessageHistory(store, SESSION_ID).messages:
-            print(f"  {message.type:>6}: {message.content}")
+            calls = "".join(f"{call['name']}({call['args']})" for call in getattr(message, "tool_calls", ()))
+            print(f"  {message.type:>6}: {message.content or calls}")
         store.close()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._base import BaseSession, Session, SessionInfo
+from ._base import BaseSession, Session, SessionInfo, SupportsDeleteIfIdle
 from ._errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -72,6 +72,7 @@ __all__ = [
     "SessionError",
     "SessionInfo",
     "StoreURL",
+    "SupportsDeleteIfIdle",
     "__version__",
     "amigrate",
     "aprune",

@@ -15,6 +15,10 @@ Rules every backend obeys (checked by ``tests/conformance``):
   creation time); ``delete`` removes it completely.
 * Session ids and messages are validated before anything is written (see
   :mod:`sessions._message`); errors derive from :class:`SessionError`.
+* ``delete_if_idle(session_id, cutoff)`` (the optional ability
+  :class:`SupportsDeleteIfIdle`, which every backend here has) deletes a session only if
+  it was last updated before ``cutoff``, in one atomic step: a write that lands first
+  keeps the session. :func:`sessions.prune` relies on it.
 """
 
 from __future__ import annotations
@@ -25,20 +29,23 @@ import functools
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from ._errors import BackendUnavailableError, SessionError
+from ._errors import BackendUnavailableError, CorruptRecordError, SessionError
 from ._message import (
     Message,
+    check_cutoff,
     check_limit,
     check_session_id,
     decode_record,
     decode_records,
     encode_messages,
+    is_listable_id,
 )
 
-__all__ = ["BaseSession", "Session", "SessionInfo"]
+__all__ = ["BaseSession", "Session", "SessionInfo", "SupportsDeleteIfIdle", "stored_info",
+           "timestamp_before"]
 
 T = TypeVar("T")
 
@@ -87,6 +94,46 @@ class Session(Protocol):
     def alist_sessions(self) -> AsyncIterator[str]: ...
     async def ainfo(self, session_id: str) -> SessionInfo | None: ...
     async def aclose(self) -> None: ...
+
+
+def stored_info(session_id: str, count: object, created_at: object,
+                updated_at: object) -> SessionInfo:
+    """A :class:`SessionInfo` from a store's raw metadata (a count and two times in
+    seconds since the epoch); damaged values raise :class:`CorruptRecordError`."""
+    try:
+        return SessionInfo(
+            session_id, int(count),  # type: ignore[call-overload]
+            datetime.fromtimestamp(created_at, timezone.utc),  # type: ignore[arg-type]
+            datetime.fromtimestamp(updated_at, timezone.utc),  # type: ignore[arg-type]
+        )
+    except (TypeError, ValueError, OverflowError, OSError) as error:
+        raise CorruptRecordError(
+            f"the session's metadata is damaged: {error}", session_id=session_id,
+            operation="info",
+        ) from error
+
+
+def timestamp_before(cutoff: datetime) -> float:
+    """The bound, in seconds since the epoch, for a store keeping times as float
+    seconds: a stored time below it reads back (rounded to the microsecond, as ``info``
+    reports it) as before ``cutoff``, so ``delete_if_idle`` agrees with ``info``."""
+    return cutoff.timestamp() - 0.5e-6
+
+
+@runtime_checkable
+class SupportsDeleteIfIdle(Protocol):
+    """The optional ability to delete a session only while it is idle.
+
+    ``delete_if_idle(session_id, cutoff)`` deletes the session if its ``updated_at`` is
+    before ``cutoff`` (a timezone-aware ``datetime``) and returns whether it did, as one
+    atomic step against every other write: a write that lands before it keeps the
+    session, one that lands after it starts a new session. Every store of this library
+    has it (wrappers through the store they wrap); :func:`sessions.prune` uses it, and
+    falls back to ``info`` then ``delete`` for a store without it.
+    """
+
+    def delete_if_idle(self, session_id: str, cutoff: datetime) -> bool: ...
+    async def adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool: ...
 
 
 class BaseSession(abc.ABC):
@@ -143,6 +190,19 @@ class BaseSession(abc.ABC):
     @abc.abstractmethod
     def _iter_sessions(self) -> Iterator[str]:
         """Every session id, streamed: never all ids in memory at once."""
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        """Delete the session if it was last updated before ``cutoff``; True if deleted.
+
+        Every backend here overrides this with one atomic step. This default (for
+        subclasses elsewhere) reads the metadata, then deletes: a write landing in
+        between is deleted with the session.
+        """
+        info = self._info(session_id)
+        if info is None or info.updated_at >= cutoff:
+            return False
+        self._delete(session_id)
+        return True
 
     def _close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files. Called at most once."""
@@ -204,6 +264,14 @@ class BaseSession(abc.ABC):
         check_session_id(session_id, "delete")
         self._call("delete", session_id, self._delete, session_id)
 
+    def delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        """Delete the session if it was last updated before ``cutoff`` (a timezone-aware
+        ``datetime``), atomically: a write that lands first keeps it. Returns True if
+        the session was deleted (see :class:`SupportsDeleteIfIdle`)."""
+        check_session_id(session_id, "delete_if_idle")
+        cutoff = check_cutoff(cutoff, session_id, "delete_if_idle")
+        return self._call("delete_if_idle", session_id, self._delete_if_idle, session_id, cutoff)
+
     def count(self, session_id: str) -> int:
         """Number of messages in the session (0 if it does not exist)."""
         check_session_id(session_id, "count")
@@ -215,14 +283,18 @@ class BaseSession(abc.ABC):
         return self._call("info", session_id, self._info, session_id)
 
     def list_sessions(self) -> Iterator[str]:
-        """Iterate over every session id, streaming (no order is promised)."""
+        """Iterate over every session id, streaming (no order is promised).
+
+        Keys or rows that do not name a valid session id (written by something else
+        into the store's space) are skipped, so listing never fails on them."""
         iterator = self._call("list_sessions", None, self._iter_sessions)
         while True:
             try:
                 session_id = self._call("list_sessions", None, next, iterator)
             except StopIteration:
                 return
-            yield session_id
+            if is_listable_id(session_id):
+                yield session_id
 
     def close(self) -> None:
         """Release connections and files; the store must not be used afterwards."""
@@ -265,6 +337,9 @@ class BaseSession(abc.ABC):
 
     async def _adelete(self, session_id: str) -> None:
         await self._offload(self._delete, session_id)
+
+    async def _adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return await self._offload(self._delete_if_idle, session_id, cutoff)
 
     async def _acount(self, session_id: str) -> int:
         return await self._offload(self._count, session_id)
@@ -327,6 +402,12 @@ class BaseSession(abc.ABC):
         check_session_id(session_id, "delete")
         await self._acall("delete", session_id, self._adelete(session_id))
 
+    async def adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        check_session_id(session_id, "delete_if_idle")
+        cutoff = check_cutoff(cutoff, session_id, "delete_if_idle")
+        return await self._acall("delete_if_idle", session_id,
+                                 self._adelete_if_idle(session_id, cutoff))
+
     async def acount(self, session_id: str) -> int:
         check_session_id(session_id, "count")
         return await self._acall("count", session_id, self._acount(session_id))
@@ -343,7 +424,8 @@ class BaseSession(abc.ABC):
                 session_id = await self._acall("list_sessions", None, iterator.__anext__())
             except StopAsyncIteration:
                 return
-            yield session_id
+            if is_listable_id(session_id):
+                yield session_id
 
     async def aclose(self) -> None:
         if not getattr(self, "_closed", False):

@@ -130,20 +130,24 @@ class ConversationMap:
 
         return self._write(claim)
 
-    def add_messages(self, session_id: str, conversation_id: str, rows: Sequence[MessageRow]) -> None:
-        """Record appended messages and count them."""
-        def add(conn: sqlite3.Connection) -> None:
+    def add_messages(self, session_id: str, conversation_id: str, rows: Sequence[MessageRow]) -> bool:
+        """Record appended messages and count them; False (nothing recorded) when the
+        session no longer maps to ``conversation_id`` (deleted or replaced meanwhile)."""
+        def add(conn: sqlite3.Connection) -> bool:
+            updated = conn.execute(
+                "UPDATE session_layer_conversations SET message_count = message_count + ?,"
+                " updated_at = ? WHERE session_id = ? AND conversation_id = ?",
+                (len(rows), time.time(), session_id, conversation_id),
+            ).rowcount
+            if not updated:
+                return False
             conn.executemany(
                 "INSERT OR REPLACE INTO session_layer_conversation_messages VALUES (?, ?, ?, ?, ?)",
                 [(conversation_id, r.first_item, r.last_item, r.items, r.record) for r in rows],
             )
-            conn.execute(
-                "UPDATE session_layer_conversations SET message_count = message_count + ?,"
-                " updated_at = ? WHERE session_id = ? AND conversation_id = ?",
-                (len(rows), time.time(), session_id, conversation_id),
-            )
+            return True
 
-        self._write(add)
+        return self._write(add)
 
     def remove_message(self, session_id: str, conversation_id: str, first_item: str | None) -> None:
         """Forget a popped message and count it out."""
@@ -218,6 +222,25 @@ class ConversationMap:
             conn.execute("DELETE FROM session_layer_conversations WHERE session_id = ?", (session_id,))
 
         self._write(forget)
+
+    def forget_if_idle(self, session_id: str, before: float) -> str | None:
+        """Remove the session and its message rows if it was last updated before
+        ``before`` (seconds since the epoch), in one transaction; return the conversation
+        it was mapped to, or None if it was kept (or is not mapped)."""
+        def forget(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "DELETE FROM session_layer_conversations WHERE session_id = ? AND updated_at < ?"
+                " RETURNING conversation_id",
+                (session_id, before),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "DELETE FROM session_layer_conversation_messages WHERE conversation_id = ?", (row[0],)
+            )
+            return str(row[0])
+
+        return self._write(forget)
 
     def message_rows(self, conversation_id: str, first_items: Sequence[str]) -> dict[str, MessageRow]:
         """The message rows starting at any of ``first_items``."""

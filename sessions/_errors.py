@@ -32,6 +32,16 @@ __all__ = [
 ]
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters; a value whose repr
+    fails (an int too long to write in decimal) is named by its type."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class SessionError(Exception):
     """Root of every error raised by session-layer.
 

@@ -17,6 +17,7 @@ import json
 import json.scanner
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from ._errors import (
@@ -24,6 +25,7 @@ from ._errors import (
     InvalidArgumentError,
     InvalidMessageError,
     InvalidSessionIdError,
+    shown,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "ROLES",
     "Message",
+    "check_cutoff",
     "check_limit",
     "check_session_id",
     "decode_record",
@@ -38,6 +41,7 @@ __all__ = [
     "encode_message",
     "encode_messages",
     "is_envelope",
+    "is_listable_id",
 ]
 
 Message = dict[str, Any]
@@ -49,6 +53,8 @@ MAX_SESSION_ID_BYTES = 1024
 """Longest accepted session id, in UTF-8 bytes: it must fit every backend's key index."""
 
 _MAX_DEPTH = 64
+# A limit above this is "everything": no store holds more, and every driver can take it.
+_MAX_LIMIT = 2**53
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 _decoder = json.JSONDecoder()
 _decode = _decoder.decode
@@ -92,8 +98,34 @@ def check_session_id(session_id: object, operation: str) -> str:
     return session_id
 
 
+def is_listable_id(session_id: object) -> bool:
+    """True if ``session_id`` is an id :func:`check_session_id` accepts: listing skips
+    keys or rows of a store that do not name one (written there by something else)."""
+    try:
+        check_session_id(session_id, "list_sessions")
+    except InvalidSessionIdError:
+        return False
+    return True
+
+
+def check_cutoff(cutoff: object, session_id: str | None, operation: str) -> datetime:
+    """Validate a point in time: a timezone-aware ``datetime``."""
+    if not isinstance(cutoff, datetime):
+        raise InvalidArgumentError(
+            f"expected a datetime, not {type(cutoff).__name__}", session_id=session_id,
+            operation=operation,
+        )
+    if cutoff.utcoffset() is None:
+        raise InvalidArgumentError(
+            "expected a timezone-aware datetime (e.g. datetime.now(timezone.utc))",
+            session_id=session_id, operation=operation,
+        )
+    return cutoff
+
+
 def check_limit(limit: object, session_id: str, operation: str) -> int | None:
-    """Validate a ``limit`` argument: ``None`` (everything) or an int >= 0."""
+    """Validate a ``limit`` argument: ``None`` (everything) or an int >= 0. A limit
+    larger than any store can hold means everything and is returned as ``None``."""
     if limit is None:
         return None
     if type(limit) is not int:
@@ -104,9 +136,10 @@ def check_limit(limit: object, session_id: str, operation: str) -> int | None:
         )
     if limit < 0:
         raise InvalidArgumentError(
-            f"limit must be >= 0, got {limit}", session_id=session_id, operation=operation
+            f"limit must be >= 0, got {limit if limit > -10**18 else 'a huge negative int'}",
+            session_id=session_id, operation=operation,
         )
-    return limit
+    return None if limit > _MAX_LIMIT else limit
 
 
 def is_envelope(message: Mapping[str, Any]) -> bool:
@@ -126,10 +159,10 @@ def _check_json(value: object, depth: int) -> str | None:
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
-                return f"dict key {key!r} is not a str"
+                return f"dict key {shown(key)} is not a str"
             problem = _check_json(item, depth + 1)
             if problem is not None:
-                return f"{key!r}: {problem}"
+                return f"{shown(key)}: {problem}"
         return None
     if kind is list or kind is tuple:
         for position, item in enumerate(value):  # type: ignore[arg-type]
@@ -153,7 +186,7 @@ def _check_shape(message: Mapping[str, Any]) -> str | None:
         return "missing 'role'"
     role = message["role"]
     if type(role) is not str or role not in ROLES:
-        return f"role {role!r} is not one of {', '.join(sorted(ROLES))}"
+        return f"role {shown(role)} is not one of {', '.join(sorted(ROLES))}"
     content = message.get("content")
     if content is not None and type(content) is not str:
         if type(content) not in (list, tuple):
@@ -188,13 +221,18 @@ def encode_message(message: object, *, index: int = 0, session_id: str | None = 
     problem = _check_shape(message) or _check_json(message, 0)
     if problem is not None:
         raise InvalidMessageError(problem, index=index, session_id=session_id, operation=operation)
-    text = _encoder.encode(message)
     try:
+        text = _encoder.encode(message)
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidMessageError(
             "contains a string that is not valid Unicode (lone surrogate)",
             index=index, session_id=session_id, operation=operation,
+        ) from None
+    except ValueError as error:  # an int too long to write as decimal digits
+        raise InvalidMessageError(
+            f"cannot be written as JSON: {error}", index=index, session_id=session_id,
+            operation=operation,
         ) from None
     return text
 
@@ -224,6 +262,11 @@ def decode_record(record: str | bytes, session_id: str | None = None,
         raise CorruptRecordError(
             f"stored record is not valid JSON: {exc}", session_id=session_id, operation=operation
         ) from exc
+    except RecursionError:
+        raise CorruptRecordError(
+            "stored record is nested too deeply to decode", session_id=session_id,
+            operation=operation,
+        ) from None
     if type(value) is not dict:
         raise CorruptRecordError(
             f"stored record is a {type(value).__name__}, not a message",
@@ -251,6 +294,6 @@ def decode_records(records: Sequence[str | bytes], session_id: str | None = None
             if end != len(text) or type(value) is not dict:
                 raise ValueError
             add(value)
-    except (ValueError, TypeError, StopIteration):
+    except (ValueError, TypeError, StopIteration, RecursionError):
         return [decode_record(r, session_id, operation) for r in records]
     return values

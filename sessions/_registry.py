@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._base import Session
-from ._errors import ConfigurationError, MissingDependencyError
+from ._errors import ConfigurationError, MissingDependencyError, shown
 from ._url_wrappers import split_wrapper_options, wrap_from_options
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ENV_VAR",
     "StoreURL",
     "connect",
+    "redact_url",
     "register_scheme",
     "registered_schemes",
 ]
@@ -42,30 +44,94 @@ class _Entry:
 _SCHEMES: dict[str, _Entry] = {}
 
 
+# The scheme and the userinfo of a URL: everything up to the last "@" before the first
+# "/" or "?" after "//" (the userinfo may hold "@", ":" and "#").
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/?]*)@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with anything that may be a password replaced by ``***``: for URLs in
+    messages. A URL that cannot be parsed is masked from ``//`` (or from its first
+    ``:``) to its last ``@``."""
+    slashes = text.find("://")
+    start = slashes + 3 if slashes >= 0 else text.find(":") + 1
+    at = text.rfind("@")
+    if at < start:
+        return text
+    return text[:start] + "***" + text[at:]
+
+
 @dataclass(frozen=True)
 class StoreURL:
-    """A store URL parsed once: what ``from_url`` constructors receive."""
+    """A store URL parsed once: what ``from_url`` constructors receive.
 
-    raw: str
+    Rules: the scheme is required; a password may hold any character, written
+    percent-encoded (``%40`` for ``@``, ``%2F`` for ``/``, ``%3F`` for ``?``, ``%25``
+    for ``%``), except that a ``#`` in the password may also be written as it is.
+    Anywhere else ``#`` is refused (store URLs have no fragment; write ``%23`` in a
+    file name), as are control characters. ``raw`` is the URL as given (with a ``#``
+    of the password written ``%23``); messages and ``repr`` show :attr:`redacted`,
+    which never contains the password.
+    """
+
+    raw: str = field(repr=False)
     scheme: str
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     host: str | None = None
     port: int | None = None
     path: str = ""
     query: Mapping[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"StoreURL({self.redacted!r})"
+
+    @property
+    def redacted(self) -> str:
+        """The URL with its password (if any) replaced by ``***``."""
+        if self.password is None:
+            return self.raw
+        match = _USERINFO.match(self.raw)
+        if match is None:  # pragma: no cover - a parsed password always has a userinfo
+            return redact_url(self.raw)
+        user = match.group(2).partition(":")[0]
+        return f"{match.group(1)}{user}:***@{self.raw[match.end():]}"
+
     @classmethod
     def parse(cls, url: str) -> StoreURL:
-        if not isinstance(url, str) or ":" not in url:
-            raise ConfigurationError(f"not a store URL: {url!r} (expected e.g. {DEFAULT_URL!r})")
-        parts = urlsplit(url)
-        if not parts.scheme:
-            raise ConfigurationError(f"store URL {url!r} has no scheme")
+        if not isinstance(url, str):
+            raise ConfigurationError(f"a store URL must be a str, not {type(url).__name__}")
+        if ":" not in url:
+            raise ConfigurationError(
+                f"not a store URL: {redact_url(url)[:200]!r} (expected e.g. {DEFAULT_URL!r})"
+            )
+        if _CONTROL.search(url):
+            raise ConfigurationError(
+                f"store URL {redact_url(url)[:200]!r} contains a control character"
+            )
+        userinfo = _USERINFO.match(url)
+        if userinfo is not None and "#" in userinfo.group(2):
+            url = userinfo.group(1) + userinfo.group(2).replace("#", "%23") + url[userinfo.end() - 1:]
+        shown = redact_url(url)[:200]
+        if "#" in url:
+            raise ConfigurationError(
+                f"store URL {shown!r} has a '#': store URLs take no fragment; write a '#' "
+                "that belongs to a path or an option as %23"
+            )
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:
+            raise ConfigurationError(f"store URL {shown!r} is malformed: {error}") from None
         try:
             port = parts.port
-        except ValueError as error:
-            raise ConfigurationError(f"store URL {url!r} has a bad port: {error}") from None
+        except ValueError:  # its message may quote part of a password: not shown
+            raise ConfigurationError(
+                f"store URL {shown!r} has a bad port (expected a number up to 65535; in a "
+                "password, write '/' and '?' as %2F and %3F)"
+            ) from None
+        if not parts.scheme:
+            raise ConfigurationError(f"store URL {shown!r} has no scheme")
         query: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
             if key in query:
@@ -95,7 +161,7 @@ class StoreURL:
             try:
                 result[key] = convert(text)
             except (TypeError, ValueError) as error:
-                raise ConfigurationError(f"bad value {text!r} for option {key!r}: {error}") from None
+                raise ConfigurationError(f"bad value {shown(text)} for option {key!r}: {error}") from None
         return result
 
 
@@ -116,9 +182,12 @@ def register_scheme(scheme: str, target: str, *, extra: str | None = None,
     ``extra`` and ``package`` name the optional dependency to suggest when the module
     cannot be imported. Registering a taken scheme raises unless ``replace=True``.
     """
+    if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
+        raise ConfigurationError(f"a URL scheme is a letter, then letters, digits, '+', '-' or '.': "
+                                 f"got {shown(scheme)}")
     scheme = scheme.lower()
-    if ":" not in target:
-        raise ConfigurationError(f"target must look like 'module:Class', got {target!r}")
+    if not isinstance(target, str) or ":" not in target:
+        raise ConfigurationError(f"target must look like 'module:Class', got {shown(target)}")
     if scheme in _SCHEMES and not replace and _SCHEMES[scheme].target != target:
         raise ConfigurationError(
             f"scheme {scheme!r} is already registered to {_SCHEMES[scheme].target}; "

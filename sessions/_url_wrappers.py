@@ -4,8 +4,8 @@ Any store URL may carry these query options; :func:`sessions.connect` removes th
 before the backend sees the URL and wraps the store it opens:
 
 ``compress=gzip`` (or ``zlib``)
-    :func:`with_compression`; ``compress_level=0..9`` and ``compress_threshold=BYTES``
-    tune it.
+    :func:`with_compression`; ``compress_level=0..9``, ``compress_threshold=BYTES`` and
+    ``compress_max_size=BYTES`` (the decompression bound) tune it.
 ``encrypt_key_env=NAME``
     :func:`with_encryption` with the key ring read from the environment variable
     ``NAME``: one or more keys separated by commas, newest first, each 16, 24 or 32
@@ -30,11 +30,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ._base import Session
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, shown
 
 __all__ = ["WRAPPER_OPTIONS", "parse_keys", "split_wrapper_options", "wrap_from_options"]
 
-WRAPPER_OPTIONS = ("compress", "compress_level", "compress_threshold", "encrypt_key_env")
+WRAPPER_OPTIONS = ("compress", "compress_level", "compress_threshold", "compress_max_size",
+                   "encrypt_key_env")
+_COMPRESS_TUNING = {"compress_level": "level", "compress_threshold": "threshold",
+                    "compress_max_size": "max_size"}
 
 if TYPE_CHECKING:
     from ._registry import StoreURL
@@ -87,7 +90,7 @@ def _int(name: str, text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ConfigurationError(f"bad value {text!r} for option {name!r}: expected an int") from None
+        raise ConfigurationError(f"bad value {shown(text)} for option {name!r}: expected an int") from None
 
 
 def wrap_from_options(options: dict[str, str]) -> Callable[[Session], Session]:
@@ -97,12 +100,13 @@ def wrap_from_options(options: dict[str, str]) -> Callable[[Session], Session]:
     if "compress" in options:
         algorithm = options["compress"] or "gzip"
         compress = {"algorithm": algorithm}
-        if "compress_level" in options:
-            compress["level"] = _int("compress_level", options["compress_level"])
-        if "compress_threshold" in options:
-            compress["threshold"] = _int("compress_threshold", options["compress_threshold"])
-    elif "compress_level" in options or "compress_threshold" in options:
-        raise ConfigurationError("compress_level/compress_threshold need compress=gzip or compress=zlib")
+        for option, name in _COMPRESS_TUNING.items():
+            if option in options:
+                compress[name] = _int(option, options[option])
+    elif options.keys() & _COMPRESS_TUNING.keys():
+        raise ConfigurationError(
+            f"{'/'.join(_COMPRESS_TUNING)} need compress=gzip or compress=zlib"
+        )
     keys = parse_keys(options["encrypt_key_env"]) if "encrypt_key_env" in options else None
 
     from .compression import check_options, with_compression

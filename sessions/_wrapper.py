@@ -5,9 +5,10 @@ turns each one into what it stores (usually an *envelope*, see :mod:`sessions._m
 and hands those to the wrapped store; reading turns each stored item back. Work is per
 message, so ``append`` stays O(batch) and ``get(limit=N)`` O(N) on every backend.
 
-Wrappers implement the whole contract explicitly. Their async methods call the wrapped
-store's async methods; the per-message work (microseconds per message) runs in the
-caller's thread or event loop. Anything a wrapper cannot read back
+Wrappers implement the whole contract explicitly. Each operation is written once, as a
+flow (:mod:`sessions._flow`) that the sync methods drive through the wrapped store's
+sync methods and the async methods through its async ones; the per-message work
+(microseconds per message) runs in the caller's thread or event loop. Anything a wrapper cannot read back
 (a corrupt or undecryptable record) raises instead of being skipped, and ``pop``
 reads the last message before it removes it, so a record that cannot be read is never
 removed by ``pop``.
@@ -20,13 +21,15 @@ import base64
 import binascii
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
-from ._base import Session, SessionInfo
+from ._base import Session, SessionInfo, SupportsDeleteIfIdle
 from ._errors import ConfigurationError
-from ._message import Message, check_session_id, encode_messages
+from ._flow import Flow, arun, call, run
+from ._message import Message, check_cutoff, check_session_id, encode_messages
 
-__all__ = ["WrapperSession", "b64decode", "b64encode"]
+__all__ = ["WrapperSession", "b64decode", "b64encode", "delete_if_idle_flow"]
 
 W = TypeVar("W", bound="WrapperSession")
 
@@ -112,52 +115,81 @@ class WrapperSession(abc.ABC):
     def _inner_kwargs(self, force: bool) -> dict[str, Any]:
         return {"force": True} if force and isinstance(self.inner, WrapperSession) else {}
 
+    # -- the operations, written once for both drivers (see sessions._flow) --------------
+
+    def _get_flow(self, session_id: str, limit: int | None) -> Flow[list[Message]]:
+        stored = yield call(self.inner, "get", session_id, limit)
+        return self._unseal_all(session_id, stored, "get")
+
+    def _append_flow(self, session_id: str, messages: object) -> Flow[None]:
+        stored = self._seal_batch(session_id, messages, "append")
+        if stored:
+            yield call(self.inner, "append", session_id, stored)
+
+    def _pop_flow(self, session_id: str) -> Flow[Message | None]:
+        check_session_id(session_id, "pop")
+        last = yield call(self.inner, "get", session_id, 1)
+        if not last:
+            return None
+        self._unseal(session_id, last[0], "pop")
+        removed = yield call(self.inner, "pop", session_id)
+        message = self._popped(session_id, last[0], removed)
+        if message is None and removed is not None:
+            # Another writer appended in between, and what was removed cannot be read.
+            yield call(self.inner, "append", session_id, [removed])
+            self._unseal(session_id, removed, "pop")
+        return message
+
+    def _destroy_flow(self, operation: str, session_id: str, stored: list[Message] | None,
+                      force: bool) -> Flow[None]:
+        """``clear`` (``stored`` None) or ``replace``: after reading and checking the
+        current history first when this wrapper checks before destroying."""
+        if self.check_destroy and not force:
+            current = yield call(self.inner, "get", session_id)
+            self._unseal_all(session_id, current, operation)
+        args = (session_id,) if stored is None else (session_id, stored)
+        yield call(self.inner, operation, *args, **self._inner_kwargs(force))
+
+    def _delete_if_idle_flow(self, session_id: str, cutoff: datetime) -> Flow[bool]:
+        check_session_id(session_id, "delete_if_idle")
+        check_cutoff(cutoff, session_id, "delete_if_idle")
+        deleted: bool = yield from delete_if_idle_flow(self.inner, session_id, cutoff)
+        return deleted
+
     # -- the sync contract --------------------------------------------------------------
 
     def get(self, session_id: str, limit: int | None = None) -> list[Message]:
         """Messages of ``session_id`` oldest first; ``limit=N`` the last N (O(N))."""
-        return self._unseal_all(session_id, self.inner.get(session_id, limit), "get")
+        return run(self._get_flow(session_id, limit))
 
     def append(self, session_id: str, messages: Iterable[Message]) -> None:
         """Append a batch atomically (validated here, transformed per message)."""
-        stored = self._seal_batch(session_id, messages, "append")
-        if stored:
-            self.inner.append(session_id, stored)
+        run(self._append_flow(session_id, messages))
 
     def pop(self, session_id: str) -> Message | None:
         """Remove and return the last message; a last record that cannot be read is
         left in place and its error raised."""
-        check_session_id(session_id, "pop")
-        last = self.inner.get(session_id, 1)
-        if not last:
-            return None
-        self._unseal(session_id, last[0], "pop")
-        removed = self.inner.pop(session_id)
-        message = self._popped(session_id, last[0], removed)
-        if message is None and removed is not None:
-            # Another writer appended in between, and what was removed cannot be read.
-            self.inner.append(session_id, [removed])
-            self._unseal(session_id, removed, "pop")
-        return message
+        return run(self._pop_flow(session_id))
 
     def replace(self, session_id: str, messages: Iterable[Message], *, force: bool = False) -> None:
         """Replace the whole history atomically. Unless ``force=True``, a wrapper that
         checks before destroying first reads the current history (O(history))."""
         stored = self._seal_batch(session_id, messages, "replace")
-        if self.check_destroy and not force:
-            self._unseal_all(session_id, self.inner.get(session_id), "replace")
-        self.inner.replace(session_id, stored, **self._inner_kwargs(force))
+        run(self._destroy_flow("replace", session_id, stored, force))
 
     def clear(self, session_id: str, *, force: bool = False) -> None:
         """Remove all messages, keep the session; see :meth:`replace` for ``force``."""
         check_session_id(session_id, "clear")
-        if self.check_destroy and not force:
-            self._unseal_all(session_id, self.inner.get(session_id), "clear")
-        self.inner.clear(session_id, **self._inner_kwargs(force))
+        run(self._destroy_flow("clear", session_id, None, force))
 
     def delete(self, session_id: str) -> None:
         """Remove the session completely, whether or not its records can be read."""
         self.inner.delete(session_id)
+
+    def delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        """The wrapped store's ``delete_if_idle`` (see
+        :class:`~sessions.SupportsDeleteIfIdle`): atomic when that store's is."""
+        return run(self._delete_if_idle_flow(session_id, cutoff))
 
     def count(self, session_id: str) -> int:
         return self.inner.count(session_id)
@@ -178,44 +210,31 @@ class WrapperSession(abc.ABC):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the async contract: the inner store's async methods, same transformations ----
+    # -- the async contract: the same flows, through the inner store's async methods ----
 
     async def aget(self, session_id: str, limit: int | None = None) -> list[Message]:
-        return self._unseal_all(session_id, await self.inner.aget(session_id, limit), "get")
+        return await arun(self._get_flow(session_id, limit))
 
     async def aappend(self, session_id: str, messages: Iterable[Message]) -> None:
-        stored = self._seal_batch(session_id, messages, "append")
-        if stored:
-            await self.inner.aappend(session_id, stored)
+        await arun(self._append_flow(session_id, messages))
 
     async def apop(self, session_id: str) -> Message | None:
-        check_session_id(session_id, "pop")
-        last = await self.inner.aget(session_id, 1)
-        if not last:
-            return None
-        self._unseal(session_id, last[0], "pop")
-        removed = await self.inner.apop(session_id)
-        message = self._popped(session_id, last[0], removed)
-        if message is None and removed is not None:
-            await self.inner.aappend(session_id, [removed])
-            self._unseal(session_id, removed, "pop")
-        return message
+        return await arun(self._pop_flow(session_id))
 
     async def areplace(self, session_id: str, messages: Iterable[Message], *,
                        force: bool = False) -> None:
         stored = self._seal_batch(session_id, messages, "replace")
-        if self.check_destroy and not force:
-            self._unseal_all(session_id, await self.inner.aget(session_id), "replace")
-        await self.inner.areplace(session_id, stored, **self._inner_kwargs(force))
+        await arun(self._destroy_flow("replace", session_id, stored, force))
 
     async def aclear(self, session_id: str, *, force: bool = False) -> None:
         check_session_id(session_id, "clear")
-        if self.check_destroy and not force:
-            self._unseal_all(session_id, await self.inner.aget(session_id), "clear")
-        await self.inner.aclear(session_id, **self._inner_kwargs(force))
+        await arun(self._destroy_flow("clear", session_id, None, force))
 
     async def adelete(self, session_id: str) -> None:
         await self.inner.adelete(session_id)
+
+    async def adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return await arun(self._delete_if_idle_flow(session_id, cutoff))
 
     async def acount(self, session_id: str) -> int:
         return await self.inner.acount(session_id)
@@ -234,3 +253,18 @@ class WrapperSession(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def delete_if_idle_flow(store: Session, session_id: str, cutoff: datetime) -> Flow[bool]:
+    """Delete ``session_id`` of ``store`` if it was last updated before ``cutoff``:
+    atomically through the store's ``delete_if_idle`` when it has one
+    (:class:`~sessions.SupportsDeleteIfIdle`), else by ``info`` then ``delete`` (a
+    write landing between the two is deleted with the session)."""
+    if isinstance(store, SupportsDeleteIfIdle):
+        deleted: bool = yield call(store, "delete_if_idle", session_id, cutoff)
+        return deleted
+    info = yield call(store, "info", session_id)
+    if info is None or info.updated_at >= cutoff:
+        return False
+    yield call(store, "delete", session_id)
+    return True

@@ -10,17 +10,23 @@
     sessions stats
 
 The store is ``--url``, else ``$SESSIONS_URL``, else ``sqlite:///sessions.db``. A
-mistake prints one line on stderr and exits with status 1 (2 for bad arguments).
+mistake prints one line on stderr and exits with status 1 (2 for bad arguments); never
+a traceback. Text from the store (ids, names, content) is printed with control and
+other invisible characters escaped (``\\x1b``, ``\\u202e``), on a terminal and in a
+pipe alike, so stored data can never drive the terminal; ``--json`` and ``export`` print
+exact JSON, with those characters written as ``\\u`` escapes.
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import contextlib
 import json
 import os
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -40,8 +46,48 @@ class UserError(Exception):
     """A mistake to report in one line (exit status 1)."""
 
 
+# What a terminal could act on or hide: controls (C0, DEL, C1), format characters (bidi
+# overrides, zero-width), line and paragraph separators, surrogates and private use.
+_INVISIBLE = frozenset(("Cc", "Cf", "Co", "Cs", "Zl", "Zp"))
+
+
+def _invisible(char: str, newlines: bool) -> bool:
+    return unicodedata.category(char) in _INVISIBLE and not (newlines and char == "\n")
+
+
+def _safe(text: str, *, newlines: bool = False) -> str:
+    """``text`` with every character a terminal would act on (or hide) written as an
+    escape (``\\x1b``, ``\\u202e``); with ``newlines``, line breaks are kept."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if _invisible(char, newlines) else char
+        for char in text
+    )
+
+
+def _safe_json(text: str) -> str:
+    """JSON text with the characters :func:`_safe` escapes written as ``\\u`` escapes:
+    the same JSON value, harmless on a terminal. (Outside its strings, JSON text from
+    ``json.dumps`` holds only spaces and newlines, which are left alone.)"""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if not _invisible(char, True):
+            out.append(char)
+        elif code > 0xFFFF:  # a surrogate pair, as JSON writes characters beyond the BMP
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)
+
+
 def _shown(session_id: str) -> str:
-    return session_id if session_id.isprintable() else json.dumps(session_id, ensure_ascii=False)
+    safe = _safe(session_id)
+    return session_id if safe == session_id else f'"{safe}"'
 
 
 _opened: list[Session] = []
@@ -81,12 +127,13 @@ def _transcript_line(index: int, message: Message) -> str:
         head += f" ({message['name']})"
     if role == "tool":
         head += f" [{message.get('tool_call_id')}]"
-    content = _text_of(message.get("content")).replace("\n", "\n      ")
-    lines = [f"[{index}] {head}: {content}".rstrip()]
+    content = _text_of(message.get("content"))
+    lines = [f"[{index}] {_safe(head)}: {_safe(content, newlines=True)}".rstrip()]
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        lines.append(f"      -> {function.get('name')}({function.get('arguments', '')}) [{call.get('id')}]")
-    return "\n".join(lines)
+        lines.append(_safe(f"      -> {function.get('name')}({function.get('arguments', '')}) "
+                           f"[{call.get('id')}]"))
+    return "\n      ".join(lines[0].split("\n")) + "".join("\n" + line for line in lines[1:])
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -114,8 +161,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     session_id = check_session_id(args.session_id, "show")
     messages = store.get(session_id, args.limit)
     if args.json:
-        json.dump(messages, sys.stdout, ensure_ascii=False, indent=2)
-        print()
+        print(_safe_json(json.dumps(messages, ensure_ascii=False, indent=2)))
         return 0
     if not messages and store.info(session_id) is None:
         raise UserError(f"no session {_shown(session_id)}")
@@ -132,8 +178,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _output(args.output) as out:
         for session_id in ids:
             for message in store.get(check_session_id(session_id, "export")):
-                out.write(json.dumps({"session_id": session_id, "message": message},
-                                     ensure_ascii=False, separators=(",", ":")) + "\n")
+                out.write(_safe_json(json.dumps({"session_id": session_id, "message": message},
+                                                ensure_ascii=False, separators=(",", ":"))) + "\n")
     return 0
 
 
@@ -148,19 +194,25 @@ def _output(path: str) -> Iterator[IO[str]]:
 
 
 @contextlib.contextmanager
-def _input(path: str) -> Iterator[IO[str]]:
+def _input(path: str) -> Iterator[IO[bytes]]:
     if path == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         yield handle
 
 
-def _checked_line(number: int, line: str) -> tuple[str, Message]:
+def _checked_line(number: int, line: bytes) -> tuple[str, Message]:
     try:
-        record = json.loads(line)
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"line {number}: not UTF-8 text (byte {error.start + 1})") from None
+    try:
+        record = json.loads(text)
     except ValueError as error:
         raise UserError(f"line {number}: not JSON: {error}") from None
+    except RecursionError:
+        raise UserError(f"line {number}: nested too deeply") from None
     if not isinstance(record, dict) or set(record) != {"session_id", "message"}:
         raise UserError(f"line {number}: expected {{\"session_id\": ..., \"message\": {{...}}}}")
     try:
@@ -173,38 +225,29 @@ def _checked_line(number: int, line: str) -> tuple[str, Message]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     store = _open(args.url)
-    # Check every line first (spooled to a temporary file), so bad input writes nothing.
-    with tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", encoding="utf-8") as spool:
+    # 1. Check every line, spooling the valid ones and noting where each session's lines
+    #    are: bad input anywhere writes nothing.
+    lines: dict[str, array.array[int]] = {}
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+b") as spool:
         with _input(args.input) as source:
             for number, line in enumerate(source, 1):
                 if line.strip():
-                    _checked_line(number, line)
-                    spool.write(line.rstrip("\n") + "\n")
-        spool.seek(0)
-        sessions_seen: set[str] = set()
+                    session_id, _ = _checked_line(number, line)
+                    lines.setdefault(session_id, array.array("q")).append(spool.tell())
+                    spool.write(line.rstrip(b"\r\n") + b"\n")
+        # 2. Write each session as one atomic batch, in the order sessions first appear.
         written = 0
-        group: list[Message] = []
-        current: str | None = None
-
-        def flush() -> None:
-            nonlocal written
-            if current is None:
-                return
-            if args.replace and current not in sessions_seen:
-                store.replace(current, group)
+        for session_id, offsets in lines.items():
+            batch = []
+            for offset in offsets:
+                spool.seek(offset)
+                batch.append(json.loads(spool.readline())["message"])
+            if args.replace:
+                store.replace(session_id, batch)
             else:
-                store.append(current, group)
-            sessions_seen.add(current)
-            written += len(group)
-
-        for line in spool:
-            record = json.loads(line)
-            if record["session_id"] != current:
-                flush()
-                current, group = record["session_id"], []
-            group.append(record["message"])
-        flush()
-    print(f"imported {written} message(s) into {len(sessions_seen)} session(s)")
+                store.append(session_id, batch)
+            written += len(batch)
+    print(f"imported {written} message(s) into {len(lines)} session(s)")
     return 0
 
 
@@ -281,7 +324,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     for session_id in pruned:
         print(_shown(session_id))
     verb = "would prune" if args.dry_run else "pruned"
-    print(f"{verb} {len(pruned)} session(s) not updated in {args.older_than}", file=sys.stderr)
+    print(f"{verb} {len(pruned)} session(s) not updated in {_safe(args.older_than)}", file=sys.stderr)
     return 0
 
 
@@ -346,7 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", default="-", help="file to write (default: - for stdout)")
     sub.set_defaults(run=cmd_export)
 
-    sub = command("import", "append messages from JSON Lines (as written by export)")
+    sub = commands.add_parser(
+        "import", parents=[common], help="append messages from JSON Lines (as written by export)",
+        description=(
+            "Append messages from JSON Lines (as written by export). Every line is checked "
+            "first: a bad line anywhere writes nothing. Then each session is written as one "
+            "atomic batch holding all of its lines in input order (lines of several sessions "
+            "may be interleaved), one session after another in the order they first appear; "
+            "if the store fails midway, the sessions before the one named in the error are "
+            "written and the rest are not."
+        ),
+    )
     sub.add_argument("input", metavar="FILE", nargs="?", default="-", help="default: - for stdin")
     sub.add_argument("--replace", action="store_true",
                      help="replace each imported session's history instead of appending")
@@ -380,24 +433,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):  # never fail on a character the stream lacks
+        if hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except (SessionError, UserError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+        return _fail(str(error))
     except OSError as error:
         if isinstance(error, BrokenPipeError):
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
-        print(f"{PROG}: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "),
-              file=sys.stderr)
-        return 1
+        return _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # the contract is one line, never a traceback
+        return _fail(f"unexpected {type(error).__name__}: {error}")
     finally:
         while _opened:
-            with contextlib.suppress(SessionError):
+            with contextlib.suppress(Exception):
                 _opened.pop().close()
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {_safe(message)}", file=sys.stderr)
+    return 1

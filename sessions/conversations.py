@@ -59,12 +59,12 @@ import time
 import weakref
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 import openai
 
-from ._base import BaseSession, SessionInfo
+from ._base import BaseSession, SessionInfo, stored_info, timestamp_before
 from ._conversation_items import items_to_message, message_to_items, needs_record
 from ._conversation_map import ConversationMap, MappedSession, MessageRow
 from ._errors import (
@@ -74,8 +74,10 @@ from ._errors import (
     InvalidArgumentError,
     InvalidSessionIdError,
     SessionError,
+    shown,
 )
 from ._message import encode_message
+from ._options import check_int, check_path, check_seconds, check_text
 from ._registry import StoreURL
 
 __all__ = ["ConversationsSession"]
@@ -216,13 +218,24 @@ class ConversationsSession(BaseSession):
         max_retries: int | None = None,
         map_timeout: float = 30.0,
     ) -> None:
+        if client is not None and not isinstance(client, openai.OpenAI):
+            raise ConfigurationError(f"client must be an openai.OpenAI, not {type(client).__name__}")
+        if async_client is not None and not isinstance(async_client, openai.AsyncOpenAI):
+            raise ConfigurationError(
+                f"async_client must be an openai.AsyncOpenAI, not {type(async_client).__name__}"
+            )
+        id_map = check_path("id_map", id_map)
+        map_timeout = check_seconds("map_timeout", map_timeout)
         self._client = client
         self._async_client = async_client
-        self._api_key = api_key
-        self._base_url = base_url
+        self._api_key = check_text("api_key", api_key, optional=True)
+        self._base_url = check_text("base_url", base_url, optional=True)
         self._client_options: dict[str, Any] = {
-            key: value for key, value in (("timeout", timeout), ("max_retries", max_retries))
-            if value is not None
+            key: value for key, value in (
+                ("timeout", check_seconds("timeout", timeout, optional=True)),
+                ("max_retries", None if max_retries is None
+                 else check_int("max_retries", max_retries, minimum=0, maximum=100)),
+            ) if value is not None
         }
         self._owns_clients: list[Any] = []
         self._locks = _Locks()
@@ -238,9 +251,9 @@ class ConversationsSession(BaseSession):
         ``?timeout=30`` (seconds per request), ``?max_retries=2``. The API key comes
         from ``OPENAI_API_KEY``, never from the URL."""
         options = url.options({"base_url": str, "timeout": float, "max_retries": int})
-        if url.host or url.username or url.password:
+        if url.host or url.username or url.password or url.port:
             raise ConfigurationError(
-                f"{url.scheme} URL {url.raw!r} names a host or credentials; the path is the "
+                f"{url.scheme} URL {url.redacted!r} names a host or credentials; the path is the "
                 "id map file and the API key comes from OPENAI_API_KEY"
             )
         path = url.path[1:] if url.path.startswith("/") else url.path
@@ -385,7 +398,7 @@ class ConversationsSession(BaseSession):
         except ValueError:
             page = None
         if type(page) is not dict or type(page.get("data")) is not list:
-            raise CorruptRecordError(f"the Conversations API answered an item list with {page!r:.200}")
+            raise CorruptRecordError(f"the Conversations API answered an item list with {shown(page, 200)}")
         items: list[dict[str, Any]] = page["data"]
         more = bool(page.get("has_more")) and bool(items)
         return items, (page.get("last_id") or items[-1]["id"]) if more else None
@@ -525,7 +538,15 @@ class ConversationsSession(BaseSession):
             if conversation_id != ours:
                 yield from self._discard(ours)
         rows = yield from self._write_items(conversation_id, prepared)
-        yield _MapCall(self.map.add_messages, (session_id, conversation_id, rows))
+        recorded = yield _MapCall(self.map.add_messages, (session_id, conversation_id, rows))
+        if not recorded:
+            # Another process deleted (or replaced) the session while the items were
+            # written: they went into a conversation this session no longer names.
+            raise BackendUnavailableError(
+                "the session was deleted or replaced by another writer while this append "
+                "was written; the messages were not stored",
+                session_id=session_id, operation="append",
+            )
 
     def _pop_flow(self, session_id: str) -> _Flow[str | None]:
         mapped = yield from self._resolve(session_id)
@@ -591,16 +612,20 @@ class ConversationsSession(BaseSession):
             yield _Api("delete", (conversation_id,))
         yield _MapCall(self.map.forget, (session_id,))
 
+    def _delete_if_idle_flow(self, session_id: str, cutoff: datetime) -> _Flow[bool]:
+        """Forget the session in the map if it is idle (the atomic decision), then
+        delete its conversation (best effort: the session is gone either way)."""
+        conversation_id = yield _MapCall(self.map.forget_if_idle, (session_id, timestamp_before(cutoff)))
+        if conversation_id is None:
+            return False
+        yield from self._discard(conversation_id)
+        return True
+
     def _info_flow(self, session_id: str) -> _Flow[SessionInfo | None]:
         mapped = yield from self._resolve(session_id)
         if mapped is None:
             return None
-        return SessionInfo(
-            session_id,
-            mapped.message_count,
-            datetime.fromtimestamp(mapped.created_at, timezone.utc),
-            datetime.fromtimestamp(mapped.updated_at, timezone.utc),
-        )
+        return stored_info(session_id, mapped.message_count, mapped.created_at, mapped.updated_at)
 
     # -- the record hooks ------------------------------------------------------------------
 
@@ -621,6 +646,9 @@ class ConversationsSession(BaseSession):
 
     def _delete(self, session_id: str) -> None:
         self._locked(session_id, self._delete_flow(session_id))
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return self._locked(session_id, self._delete_if_idle_flow(session_id, cutoff))
 
     def _count(self, session_id: str) -> int:
         info = self._info(session_id)
@@ -655,6 +683,9 @@ class ConversationsSession(BaseSession):
 
     async def _adelete(self, session_id: str) -> None:
         await self._alocked(session_id, self._delete_flow(session_id))
+
+    async def _adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return await self._alocked(session_id, self._delete_if_idle_flow(session_id, cutoff))
 
     async def _acount(self, session_id: str) -> int:
         info = await self._ainfo(session_id)

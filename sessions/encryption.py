@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ._base import Session
-from ._errors import ConfigurationError, DecryptionError, MissingDependencyError
+from ._errors import ConfigurationError, DecryptionError, MissingDependencyError, shown
+from ._flow import Flow, arun, call, run
 from ._message import ENVELOPE_KEY, Message, check_session_id, decode_record, encode_message
 from ._wrapper import WrapperSession, b64decode, b64encode
 
@@ -49,6 +50,8 @@ Key = bytes | Sequence[bytes] | Mapping[str, bytes]
 def key_id(key: bytes) -> str:
     """The id a key gets when none is given: ``"k"`` + 8 hex digits of a SHA-256 of the
     key (domain-separated; it identifies the key without revealing it)."""
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise ConfigurationError(f"a key is bytes, not {type(key).__name__}")
     return "k" + hashlib.sha256(b"session-layer key id\x00" + bytes(key)).hexdigest()[:8]
 
 
@@ -90,7 +93,7 @@ def _key_ring(key: object) -> list[tuple[str, bytes]]:
         ring = []
         for kid, raw in key.items():
             if type(kid) is not str or not kid or len(kid) > 64:
-                raise ConfigurationError(f"key id must be a non-empty str of at most 64 chars: {kid!r}")
+                raise ConfigurationError(f"key id must be a non-empty str of at most 64 chars: {shown(kid)}")
             ring.append((kid, _check_key(raw, f"key {kid!r}")))
     elif isinstance(key, Sequence):
         ring = []
@@ -196,14 +199,14 @@ class EncryptedSession(WrapperSession):
         if not isinstance(body, dict) or "kid" not in body:
             raise fail("it is not an encrypted envelope")
         if body.get("v") != VERSION:
-            raise fail(f"envelope version {body.get('v')!r} is not {VERSION}")
+            raise fail(f"envelope version {shown(body.get('v'))} is not {VERSION}")
         kid = body["kid"]
         entry = self._ciphers.get(kid) if isinstance(kid, str) else None
         if entry is None:
-            raise fail(f"no key with id {kid!r} in the key ring (wrong key?)")
+            raise fail(f"no key with id {shown(kid)} in the key ring (wrong key?)")
         alg, cipher = entry
         if body.get("alg") != alg:
-            raise fail(f"algorithm {body.get('alg')!r} does not match key {kid!r}")
+            raise fail(f"algorithm {shown(body.get('alg'))} does not match key {kid!r}")
         try:
             nonce = b64decode(body["nonce"])
             data = b64decode(body["data"])
@@ -230,6 +233,14 @@ class EncryptedSession(WrapperSession):
             return None
         return [self._seal(session_id, m, encode_message(m)) for m in messages]
 
+    def _reencrypt_flow(self, session_id: str) -> Flow[int]:
+        check_session_id(session_id, "reencrypt")
+        fresh = self._rewrite(session_id, (yield call(self.inner, "get", session_id)))
+        if fresh is None:
+            return 0
+        yield call(self.inner, "replace", session_id, fresh, **self._inner_kwargs(True))
+        return len(fresh)
+
     def reencrypt(self, session_id: str) -> int:
         """Rewrite ``session_id`` under the newest key with one atomic ``replace``.
 
@@ -240,21 +251,11 @@ class EncryptedSession(WrapperSession):
         landing between the read and the replace would be overwritten. Costs
         O(history).
         """
-        check_session_id(session_id, "reencrypt")
-        fresh = self._rewrite(session_id, self.inner.get(session_id))
-        if fresh is None:
-            return 0
-        self.inner.replace(session_id, fresh, **self._inner_kwargs(True))
-        return len(fresh)
+        return run(self._reencrypt_flow(session_id))
 
     async def areencrypt(self, session_id: str) -> int:
         """Async :meth:`reencrypt`."""
-        check_session_id(session_id, "reencrypt")
-        fresh = self._rewrite(session_id, await self.inner.aget(session_id))
-        if fresh is None:
-            return 0
-        await self.inner.areplace(session_id, fresh, **self._inner_kwargs(True))
-        return len(fresh)
+        return await arun(self._reencrypt_flow(session_id))
 
 
 def with_encryption(session: Session, key: Key) -> EncryptedSession:

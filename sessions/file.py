@@ -46,10 +46,11 @@ import secrets
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 
-from ._base import BaseSession, SessionInfo
+from ._base import BaseSession, SessionInfo, stored_info, timestamp_before
 from ._errors import BackendUnavailableError, ConfigurationError, CorruptRecordError, SessionError
+from ._options import check_flag, check_path
 from ._registry import StoreURL, parse_bool
 
 if sys.platform == "win32":  # pragma: no cover - no flock on Windows
@@ -181,10 +182,6 @@ def _read_lines(fd: int, start: int, end: int) -> list[bytes]:
     return lines
 
 
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, timezone.utc)
-
-
 class FileSession(BaseSession):
     """Sessions as append-only JSON Lines files in ``directory``.
 
@@ -213,22 +210,21 @@ class FileSession(BaseSession):
                 "FileSession needs POSIX file locks (fcntl.flock), which this platform lacks; "
                 "use SQLiteSession instead"
             )
-        if type(fsync) is not bool:
-            raise ConfigurationError(f"fsync must be True or False, got {fsync!r}")
-        self.directory = os.path.abspath(os.fspath(directory))
-        self.fsync = fsync
+        self.fsync = check_flag("fsync", fsync)
+        self.directory = os.path.abspath(check_path("directory", directory))
         self._call("open", None, self._open_directory)
 
     @classmethod
     def from_url(cls, url: StoreURL) -> FileSession:
         """``file:///absolute/dir`` or ``file:relative/dir``; option ``?fsync=true``."""
         options = url.options({"fsync": parse_bool})
-        if url.host:
+        if url.host or url.username or url.password or url.port:
             raise ConfigurationError(
-                f"file URL {url.raw!r} names a host; use file:///absolute/dir or file:relative/dir"
+                f"file URL {url.redacted!r} names a host or credentials; "
+                "use file:///absolute/dir or file:relative/dir"
             )
         if not url.path:
-            raise ConfigurationError(f"file URL {url.raw!r} names no directory")
+            raise ConfigurationError(f"file URL {url.redacted!r} names no directory")
         return cls(url.path, **options)
 
     def __repr__(self) -> str:
@@ -537,15 +533,29 @@ class FileSession(BaseSession):
                 self._save_meta(meta_fd, dataclasses.replace(meta, updated_at=self._now(meta)))
 
     def _delete(self, session_id: str) -> None:
+        self._delete_locked(session_id, None)
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return self._delete_locked(session_id, timestamp_before(cutoff))
+
+    def _delete_locked(self, session_id: str, before: float | None) -> bool:
+        """Remove the session's files under its exclusive lock; with ``before``, only
+        if it was last updated before that time (checked under the same lock)."""
         data_path, meta_path = self._paths(session_id)
         with self._locked(session_id, os.O_RDONLY, exclusive=True) as opened:
             if opened is None:
-                return
+                return False
+            if before is not None:
+                with self._meta_file(session_id, writable=False) as meta_fd:
+                    meta = self._state(opened[0], opened[1], meta_fd, session_id)[0]
+                if meta.updated_at >= before:
+                    return False
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(meta_path)
             os.unlink(data_path)
             if self.fsync:
                 self._fsync_directory()
+            return True
 
     def _current(self, session_id: str) -> _Meta | None:
         with self._locked(session_id, os.O_RDONLY, exclusive=False) as opened:
@@ -562,7 +572,7 @@ class FileSession(BaseSession):
         meta = self._current(session_id)
         if meta is None:
             return None
-        return SessionInfo(session_id, meta.count, _utc(meta.created_at), _utc(meta.updated_at))
+        return stored_info(session_id, meta.count, meta.created_at, meta.updated_at)
 
     def _iter_sessions(self) -> Iterator[str]:
         with os.scandir(self.directory) as entries:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ._base import BaseSession, SessionInfo
+from ._errors import ConfigurationError
 from ._registry import StoreURL
 
 __all__ = ["MemorySession"]
@@ -39,6 +40,8 @@ class MemorySession(BaseSession):
     def from_url(cls, url: StoreURL) -> MemorySession:
         """``memory://`` opens a fresh, empty store."""
         url.options({})
+        if url.host or url.username or url.password or url.port or url.path:
+            raise ConfigurationError(f"memory URL {url.redacted!r} takes no host, path or credentials")
         return cls()
 
     def _get(self, session_id: str, limit: int | None) -> list[str]:
@@ -84,6 +87,14 @@ class MemorySession(BaseSession):
     def _delete(self, session_id: str) -> None:
         with self._lock:
             self._entries.pop(session_id, None)
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None or entry.updated_at >= cutoff:
+                return False
+            del self._entries[session_id]
+            return True
 
     def _count(self, session_id: str) -> int:
         with self._lock:

@@ -17,6 +17,9 @@ even ``1`` versus ``1.0`` versus ``true`` must match. Running a migration twice
 therefore writes nothing the second time. ``verify=True`` compares without writing and
 reports what differs.
 
+The step for one session is :func:`migrate_session`, a flow (see :mod:`sessions._flow`)
+shared by :func:`migrate` and :func:`amigrate`.
+
 Memory: the session contract reads a history from its end (``get(limit=N)``), not
 from an offset, so a session is read whole: the per-session bound is one source and
 one target history.
@@ -29,10 +32,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ._base import Session
-from ._errors import ConflictError, InvalidArgumentError
+from ._errors import ConflictError, InvalidArgumentError, shown
+from ._flow import Flow, arun, call, run
 from ._message import Message, check_session_id, encode_message
 
-__all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate"]
+__all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate", "migrate_session"]
 
 ON_CONFLICT = ("error", "replace", "skip")
 
@@ -100,11 +104,25 @@ def _plan(session_id: str, source: list[Message], target: list[Message], source_
     )
 
 
-def _check(session_id: str | None, on_conflict: str) -> None:
-    if on_conflict not in ON_CONFLICT:
+def _check(source: object, target: object, session_id: str | None, on_conflict: str,
+           verify: bool, progress: object) -> None:
+    for name, store in (("source", source), ("target", target)):
+        if not isinstance(store, Session):
+            raise InvalidArgumentError(
+                f"the {name} must be a Session, not {type(store).__name__}", operation="migrate"
+            )
+    if not isinstance(on_conflict, str) or on_conflict not in ON_CONFLICT:
         raise InvalidArgumentError(
-            f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}",
+            f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {shown(on_conflict)}",
             operation="migrate",
+        )
+    if type(verify) is not bool:
+        raise InvalidArgumentError(
+            f"verify must be True or False, got {type(verify).__name__}", operation="migrate"
+        )
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be callable, got {type(progress).__name__}", operation="migrate"
         )
     if session_id is not None:
         check_session_id(session_id, "migrate")
@@ -126,6 +144,29 @@ def _record(report: MigrationReport, session_id: str, action: _Action, start: in
         else:
             report.copied += 1
         report.messages_written += size - start
+
+
+def migrate_session(source: Session, target: Session, session_id: str, on_conflict: str,
+                    verify: bool, report: MigrationReport) -> Flow[None]:
+    """Make one target session equal to its source session and record what was done:
+    the one step :func:`migrate` and :func:`amigrate` take per session."""
+    messages = yield call(source, "get", session_id)
+    present = yield call(target, "get", session_id)
+    in_source = bool(messages) or (yield call(source, "info", session_id)) is not None
+    # Whether the target session exists matters only when both are empty.
+    in_target = bool(present) or (
+        in_source and not messages and (yield call(target, "info", session_id)) is not None
+    )
+    action, start = _plan(session_id, messages, present, in_source, in_target,
+                          "skip" if verify else on_conflict)
+    if not verify:
+        if action is _Action.CREATE:
+            yield call(target, "replace", session_id, [])
+        elif action is _Action.APPEND:
+            yield call(target, "append", session_id, messages[start:])
+        elif action is _Action.REPLACE:
+            yield call(target, "replace", session_id, messages)
+    _record(report, session_id, action, start, len(messages), verify)
 
 
 def _ids(source: Session, session_id: str | None) -> Iterator[str]:
@@ -151,27 +192,13 @@ def migrate(source: Session, target: Session, session_id: str | None = None, *,
     Raises :class:`ConflictError` (with ``on_conflict="error"``) at the first differing
     session; sessions before it have been migrated, and a re-run continues from there.
     """
-    _check(session_id, on_conflict)
+    _check(source, target, session_id, on_conflict, verify, progress)
     total: int | None = None
     if progress is not None:
         total = 1 if session_id is not None else sum(1 for _ in source.list_sessions())
     report = MigrationReport(verified_only=verify)
     for done, sid in enumerate(_ids(source, session_id), 1):
-        messages = source.get(sid)
-        present = target.get(sid)
-        in_source = bool(messages) or source.info(sid) is not None
-        # Whether the target session exists matters only when both are empty.
-        in_target = bool(present) or (in_source and not messages and target.info(sid) is not None)
-        action, start = _plan(sid, messages, present, in_source, in_target,
-                              "skip" if verify else on_conflict)
-        if not verify:
-            if action is _Action.CREATE:
-                target.replace(sid, [])
-            elif action is _Action.APPEND:
-                target.append(sid, messages[start:])
-            elif action is _Action.REPLACE:
-                target.replace(sid, messages)
-        _record(report, sid, action, start, len(messages), verify)
+        run(migrate_session(source, target, sid, on_conflict, verify, report))
         if progress is not None:
             progress(done, total, sid)
     return report
@@ -188,8 +215,8 @@ async def _aids(source: Session, session_id: str | None) -> AsyncIterator[str]:
 async def amigrate(source: Session, target: Session, session_id: str | None = None, *,
                    on_conflict: str = "error", verify: bool = False,
                    progress: Progress | None = None) -> MigrationReport:
-    """Async :func:`migrate`: the same rules, through the stores' async methods."""
-    _check(session_id, on_conflict)
+    """Async :func:`migrate`: the same step per session, through the async methods."""
+    _check(source, target, session_id, on_conflict, verify, progress)
     total: int | None = None
     if progress is not None:
         total = 1
@@ -201,21 +228,7 @@ async def amigrate(source: Session, target: Session, session_id: str | None = No
     done = 0
     async for sid in _aids(source, session_id):
         done += 1
-        messages = await source.aget(sid)
-        present = await target.aget(sid)
-        in_source = bool(messages) or await source.ainfo(sid) is not None
-        in_target = bool(present) or (in_source and not messages
-                                      and await target.ainfo(sid) is not None)
-        action, start = _plan(sid, messages, present, in_source, in_target,
-                              "skip" if verify else on_conflict)
-        if not verify:
-            if action is _Action.CREATE:
-                await target.areplace(sid, [])
-            elif action is _Action.APPEND:
-                await target.aappend(sid, messages[start:])
-            elif action is _Action.REPLACE:
-                await target.areplace(sid, messages)
-        _record(report, sid, action, start, len(messages), verify)
+        await arun(migrate_session(source, target, sid, on_conflict, verify, report))
         if progress is not None:
             progress(done, total, sid)
     return report

@@ -49,8 +49,10 @@ from ._errors import (
     CorruptRecordError,
     MissingDependencyError,
     SessionError,
+    shown,
 )
-from ._registry import StoreURL, parse_bool
+from ._options import check_flag, check_int, check_seconds, check_text
+from ._registry import StoreURL, parse_bool, redact_url
 
 try:
     import psycopg
@@ -71,6 +73,31 @@ Params = Mapping[str, Any] | Sequence[Any]
 SCHEMA_VERSION = 1
 DEFAULT_PREFIX = "session_layer_"
 _PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+_MAX_POOL = 10_000
+# A password in a key=value DSN: password=secret or password='se cret'.
+_DSN_PASSWORD = re.compile(r"password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)")
+
+
+def _mapping(name: str, value: object) -> Mapping[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _without_secrets(message: str, dsn: str, password: str | None) -> str:
+    """``message`` with every password of ``dsn`` (URL or key=value form) and
+    ``password`` replaced by ``***``."""
+    secrets = [password] if password else []
+    secrets += [match.group(1) for match in _DSN_PASSWORD.finditer(dsn)]
+    if "://" in dsn:
+        masked = redact_url(dsn)
+        secrets += [dsn[dsn.find("://") + 3:dsn.rfind("@")]] if masked != dsn else []
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        message = message.replace(secret, "***")
+        message = message.replace(secret.strip("'"), "***") if len(secret.strip("'")) > 2 else message
+    return message
 # Namespace of our advisory locks (the second key is hashtext(table prefix)).
 _LOCK_NAMESPACE = 0x5E551
 
@@ -161,6 +188,13 @@ _SQL = {
     "delete": """
         WITH s AS (DELETE FROM {sessions} WHERE session_id = %s RETURNING id)
         DELETE FROM {messages} WHERE session_ref IN (SELECT id FROM s)""",
+    # Conditional delete: the row lock first (a concurrent append commits before it, and
+    # then makes the session fresh), then the delete, re-checked, with its messages.
+    "lock_idle": "SELECT id FROM {sessions} WHERE session_id = %s AND updated_at < %s FOR UPDATE",
+    "delete_idle": """
+        WITH s AS (DELETE FROM {sessions} WHERE session_id = %s AND updated_at < %s RETURNING id),
+        m AS (DELETE FROM {messages} WHERE session_ref IN (SELECT id FROM s))
+        SELECT count(*) FROM s""",
     "count": "SELECT message_count FROM {sessions} WHERE session_id = %s",
     "info": "SELECT message_count, created_at, updated_at FROM {sessions} WHERE session_id = %s",
     "list": "SELECT id, session_id FROM {sessions} WHERE id > %s ORDER BY id LIMIT %s",
@@ -200,6 +234,10 @@ def _optional_text(rows: list[Row]) -> str | None:
 
 def _int_or_zero(rows: list[Row]) -> int:
     return 0 if not rows else int(rows[0][0])
+
+
+def _one_or_more(rows: list[Row]) -> bool:
+    return _int_or_zero(rows) > 0
 
 
 def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
@@ -275,6 +313,11 @@ class PostgresSession(BaseSession):
     calling task with no background tasks, so a loop may end (``asyncio.run``
     returning) with the store still open. :meth:`close`/:meth:`aclose` close them all.
 
+    A DSN may name a primary and its standbys (libpq's multi-host form,
+    ``"host=db1,db2 port=5432,5432 target_session_attrs=read-write"``): every new
+    connection goes to whichever of them accepts writes, so after a failover the same
+    store reaches the promoted standby once the old connections have failed.
+
     :param table_prefix: prefix of the three tables (lowercase letters, digits and
         ``_``, at most 40 characters).
     :param min_size, max_size: connections the sync pool keeps open, and the most it
@@ -313,34 +356,47 @@ class PostgresSession(BaseSession):
         if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
             raise ConfigurationError(
                 f"table_prefix must be 1-40 lowercase letters, digits or '_' (not starting "
-                f"with a digit), got {table_prefix!r}"
+                f"with a digit), got {shown(table_prefix)}"
             )
-        if not (isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
-            raise ConfigurationError(f"connect_timeout must be > 0, got {connect_timeout!r}")
-        if not (isinstance(min_size, int) and isinstance(max_size, int) and 0 <= min_size <= max_size
-                and max_size >= 1):
-            raise ConfigurationError(
-                f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
-            )
-        settings = {"host": host, "port": port, "user": user, "password": password,
-                    "dbname": database}
+        self.connect_timeout = check_seconds("connect_timeout", connect_timeout)
+        self.min_size = check_int("min_size", min_size, minimum=0, maximum=_MAX_POOL)
+        self.max_size = check_int("max_size", max_size, minimum=1, maximum=_MAX_POOL)
+        if self.min_size > self.max_size:
+            raise ConfigurationError(f"need min_size <= max_size, got {min_size} > {max_size}")
+        self.prepare = check_flag("prepare", prepare)
+        settings = {"host": check_text("host", host, optional=True),
+                    "port": None if port is None else check_int("port", port, minimum=1, maximum=65535),
+                    "user": check_text("user", user, optional=True),
+                    "password": check_text("password", password, optional=True, empty=True),
+                    "dbname": check_text("database", database, optional=True)}
         given = {key: value for key, value in settings.items() if value is not None}
+        dsn = check_text("dsn", dsn, optional=True, empty=True)
+        extra = {
+            check_text("connect_options key", key):
+                check_text(f"connect option {shown(key)}", value, empty=True)
+            for key, value in _mapping("connect_options", connect_options).items()
+        }
         if (pool is not None or async_pool is not None) and (dsn is not None or given):
             raise ConfigurationError("pass either existing pools or connection settings, not both")
+        if pool is not None and not isinstance(pool, ConnectionPool):
+            raise ConfigurationError(f"pool must be a psycopg_pool.ConnectionPool, not {type(pool).__name__}")
+        if async_pool is not None and not isinstance(async_pool, AsyncConnectionPool):
+            raise ConfigurationError(
+                f"async_pool must be a psycopg_pool.AsyncConnectionPool, not {type(async_pool).__name__}"
+            )
         self.table_prefix = table_prefix
-        self.connect_timeout = float(connect_timeout)
-        self.prepare = prepare
-        self.min_size = min_size
-        self.max_size = max_size
         try:
-            extra = dict(connect_options or {})
             if "application_name" not in conninfo_to_dict(dsn or ""):
                 extra.setdefault("application_name", "session-layer")
             self._conninfo = make_conninfo(
-                dsn or "", **given, **extra, connect_timeout=max(2, math.ceil(connect_timeout)),
+                dsn or "", **given, **extra, connect_timeout=max(2, math.ceil(self.connect_timeout)),
             )
         except psycopg.ProgrammingError as error:
-            raise ConfigurationError(f"bad PostgreSQL connection settings: {error}") from None
+            # libpq quotes the part of the DSN it could not parse: never show a password.
+            raise ConfigurationError(
+                "bad PostgreSQL connection settings: "
+                + _without_secrets(str(error).strip(), dsn or "", password)
+            ) from None
         self._pool = pool
         self._async_pool = async_pool  # the caller's, used from any loop
         self._own_pool = pool is None
@@ -364,10 +420,13 @@ class PostgresSession(BaseSession):
 
         Options: ``table_prefix``, ``connect_timeout``, ``min_size``, ``max_size``,
         ``prepare`` (true/false), and the libpq settings ``host`` (e.g. a socket
-        directory), ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``,
-        ``application_name``, ``target_session_attrs``.
+        directory), ``port``, ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``,
+        ``application_name``, ``target_session_attrs``. As in libpq, ``host`` and
+        ``port`` given as options win over the URL's own, and may list several servers:
+        ``postgresql://app@/app?host=db1,db2&port=5432,5432&target_session_attrs=read-write``
+        connects to whichever of them is the primary.
         """
-        libpq = ("host", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name",
+        libpq = ("host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name",
                  "target_session_attrs")
         options = url.options({
             "table_prefix": str, "connect_timeout": float, "min_size": int, "max_size": int,
@@ -376,7 +435,8 @@ class PostgresSession(BaseSession):
         connect_options = {name: options.pop(name) for name in libpq if name in options}
         database = url.path[1:] if url.path.startswith("/") else url.path
         return cls(
-            host=connect_options.pop("host", None) or url.host, port=url.port,
+            host=None if "host" in connect_options else url.host,
+            port=None if "port" in connect_options else url.port,
             user=url.username, password=url.password, database=database or None,
             connect_options=connect_options, **options,
         )
@@ -552,6 +612,12 @@ class PostgresSession(BaseSession):
             _rows_to_none,
         )
 
+    def _plan_delete_if_idle(self, session_id: str, cutoff: datetime) -> _Plan[bool]:
+        params = (session_id, cutoff)
+        return _Plan(
+            ((self._sql["lock_idle"], params), (self._sql["delete_idle"], params)), _one_or_more
+        )
+
     def _plan_count(self, session_id: str) -> _Plan[int]:
         return _Plan(((self._sql["count"], (session_id,)),), _int_or_zero)
 
@@ -587,6 +653,9 @@ class PostgresSession(BaseSession):
 
     def _delete(self, session_id: str) -> None:
         self._run(self._plan_delete(session_id))
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return self._run(self._plan_delete_if_idle(session_id, cutoff))
 
     def _count(self, session_id: str) -> int:
         return self._run(self._plan_count(session_id))
@@ -625,6 +694,9 @@ class PostgresSession(BaseSession):
 
     async def _adelete(self, session_id: str) -> None:
         await self._arun(self._plan_delete(session_id))
+
+    async def _adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return await self._arun(self._plan_delete_if_idle(session_id, cutoff))
 
     async def _acount(self, session_id: str) -> int:
         return await self._arun(self._plan_count(session_id))
@@ -670,5 +742,5 @@ class PostgresSession(BaseSession):
 
 def _as_datetime(value: Any) -> datetime:
     if not isinstance(value, datetime):  # pragma: no cover - psycopg always loads timestamptz
-        raise CorruptRecordError(f"expected a timestamp, got {value!r}")
+        raise CorruptRecordError(f"expected a timestamp, got {shown(value)}")
     return value.astimezone(timezone.utc)

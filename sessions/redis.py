@@ -28,21 +28,32 @@ can never disagree with the messages.
 * Durability is the server's: an acknowledged append is in the server's memory, and
   survives a server restart only as far as its persistence (AOF ``appendfsync``,
   RDB snapshots) and replication are configured to keep it.
+* Replicated acknowledgement (``min_replicas=N``): every write is followed, in the same
+  pipeline on the same connection, by ``WAIT N timeout``, so it costs one round trip
+  still and is acknowledged only once N replicas have confirmed it. On a cluster the
+  pair goes to the primary of the session's slot, with MOVED, ASK and TRYAGAIN replies
+  followed by the store (the script was not run; nothing is sent twice). Fewer
+  confirmations in time raise :class:`BackendUnavailableError` saying how many came:
+  the write is then applied on the primary, as Redis never rolls a write back, and is
+  lost if the primary fails before a replica copies it.
 
 The store never retries a command by itself: a failed write raises
-:class:`BackendUnavailableError` and was applied completely or not at all.
+:class:`BackendUnavailableError` and was applied completely or not at all (with
+``min_replicas``: applied on the primary, or not at all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
-import math
 import os
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -50,17 +61,28 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.cluster import PipelineCommand
 from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ._base import BaseSession, SessionInfo
-from ._errors import BackendUnavailableError, ConfigurationError, SessionError
+from ._errors import BackendUnavailableError, ConfigurationError, CorruptRecordError, SessionError, shown
+from ._options import MAX_TTL, check_flag, check_int, check_seconds, check_text
 from ._registry import StoreURL
 
-__all__ = ["RedisSession"]
+__all__ = ["NotEnoughReplicas", "RedisSession"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UNSET: Any = object()
@@ -133,6 +155,15 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
 end
 return 1
 """
+# ARGV[2] = the cutoff (microseconds since the epoch): delete only a session last
+# updated before it, in the same step as the check.
+_DELETE_IF_IDLE = """
+local meta = redis.call('HMGET', KEYS[2], 'updated_at', 'created_at')
+local updated = tonumber(meta[1] or meta[2] or '')
+if not updated or updated >= tonumber(ARGV[2]) then return 0 end
+redis.call('UNLINK', KEYS[1], KEYS[2])
+return 1
+"""
 _INFO = """
 local meta = redis.call('HMGET', KEYS[2], 'created_at', 'updated_at')
 if not meta[1] then return false end
@@ -155,6 +186,9 @@ class _Script:
         except NoScriptError:
             return execute("EVAL", self.source, 2, *keys, *args)
 
+    def write(self, keys: tuple[str, str], *args: Any) -> _Write:
+        return _Write(("EVALSHA", self.sha, 2, *keys, *args), ("EVAL", self.source, 2, *keys, *args))
+
     async def arun(self, client: Any, keys: tuple[str, str], *args: Any) -> Any:
         try:
             return await client.execute_command("EVALSHA", self.sha, 2, *keys, *args)
@@ -164,7 +198,82 @@ class _Script:
 
 _SCRIPTS = {name: _Script(source) for name, source in
             (("append", _APPEND), ("pop", _POP), ("replace", _REPLACE),
-             ("clear", _CLEAR), ("info", _INFO))}
+             ("clear", _CLEAR), ("info", _INFO), ("delete_if_idle", _DELETE_IF_IDLE))}
+
+
+# -- replicated writes: what is sent and how the replies are judged (no I/O) -------------
+
+#: Redirections (MOVED, ASK, TRYAGAIN) one replicated write follows before giving up.
+_REDIRECTS = 16
+_TRYAGAIN_PAUSE = 0.1
+_NODE_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class NotEnoughReplicas(RedisError):
+    """Fewer replicas than ``min_replicas`` confirmed a write within ``replica_timeout``
+    (the cause of the :class:`BackendUnavailableError` a store raises then)."""
+
+    def __init__(self, acknowledged: int, required: int, timeout: float, primary: str) -> None:
+        self.acknowledged, self.required = acknowledged, required
+        super().__init__(
+            f"{acknowledged} of the {required} replica(s) required confirmed the write within "
+            f"{timeout:g}s; it is applied on {primary}, and lost if that primary fails before "
+            f"a replica copies it"
+        )
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One write command, and the command to send instead if the server lacks a script."""
+
+    command: tuple[Any, ...]
+    fallback: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class _Next:
+    """What a replicated write does after one pipeline: return ``result``, or send
+    ``command`` again (to the ASK target, after a topology refresh, after a pause)."""
+
+    done: bool
+    result: Any = None
+    command: tuple[Any, ...] = ()
+    ask: tuple[str, int] | None = None
+    refresh: bool = False
+    pause: float = 0.0
+
+
+def _settle(replies: list[Any], command: tuple[Any, ...], ask: tuple[str, int] | None,
+            write: _Write, required: int, timeout: float, primary: str) -> _Next:
+    """Judge the replies to ``[ASKING,] command, WAIT`` (``ASKING`` when ``ask``).
+
+    A redirection or a missing script means the command was not run, so it is sent
+    again (a script the node lacks as its source, to the same node); any other error is
+    raised; a WAIT count under ``required`` raises :class:`NotEnoughReplicas`.
+    """
+    result, acknowledged = replies[-2], replies[-1]
+    for reply in replies:
+        if isinstance(reply, _NODE_FAILURES):
+            raise reply  # the connection broke: the outcome of the write is unknown
+    if isinstance(result, NoScriptError) and write.fallback is not None and command != write.fallback:
+        return _Next(False, command=write.fallback, ask=ask)
+    if isinstance(result, AskError):
+        return _Next(False, command=command, ask=(result.host, int(result.port)))
+    if isinstance(result, MovedError):
+        return _Next(False, command=command, refresh=True)
+    if isinstance(result, TryAgainError):
+        return _Next(False, command=command, pause=_TRYAGAIN_PAUSE)
+    if isinstance(result, Exception):
+        raise result
+    if isinstance(acknowledged, Exception):
+        raise acknowledged
+    if int(acknowledged) < required:
+        raise NotEnoughReplicas(int(acknowledged), required, timeout, primary)
+    return _Next(True, result=result)
+
+
+def _pipelined(command: tuple[Any, ...], asking: bool, wait: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return [("ASKING",), command, wait] if asking else [command, wait]
 
 
 # -- key names (no I/O: shared by the sync and async paths) ----------------------------
@@ -206,21 +315,16 @@ def _time(value: str | bytes) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
+def _microseconds(moment: datetime) -> list[str]:
+    """``moment`` as the script argument list of :data:`_DELETE_IF_IDLE`."""
+    return [str((moment - _EPOCH) // timedelta(microseconds=1))]
+
+
 def _check_ttl(ttl: float | timedelta | None) -> int:
     if ttl is None:
         return 0
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigurationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
-    return max(1, round(seconds * 1000))
-
-
-def _check_timeout(socket_timeout: float) -> float:
-    if isinstance(socket_timeout, bool) or not isinstance(socket_timeout, (int, float)) \
-            or not math.isfinite(socket_timeout) or socket_timeout <= 0:
-        raise ConfigurationError(f"socket_timeout must be > 0 seconds, got {socket_timeout!r}")
-    return float(socket_timeout)
+    return max(1, round(check_seconds("ttl", seconds, maximum=MAX_TTL) * 1000))
 
 
 def _seconds(text: str) -> float | None:
@@ -299,6 +403,13 @@ class RedisSession(BaseSession):
         expires; ``None`` (default) never sets an expiry.
     :param socket_timeout: seconds to wait for a connection or an answer before raising
         :class:`BackendUnavailableError`.
+    :param min_replicas: acknowledge a write (append, pop, replace, clear, delete) only
+        once this many replicas have confirmed it (``WAIT``, pipelined with the write:
+        still one round trip). ``0`` (default): acknowledged by the primary alone.
+    :param replica_timeout: seconds a write waits for those confirmations (default 1;
+        less than ``socket_timeout``) before raising :class:`BackendUnavailableError`
+        with the count that came; the write is then applied on the primary and lost if
+        the primary fails before a replica copies it.
     """
 
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = (
@@ -321,6 +432,8 @@ class RedisSession(BaseSession):
         prefix: str = _UNSET,
         ttl: float | timedelta | None = _UNSET,
         socket_timeout: float = _UNSET,
+        min_replicas: int = _UNSET,
+        replica_timeout: float = _UNSET,
     ) -> None:
         given: dict[str, Any] = {name: value for name, value in (
             ("host", host), ("port", port), ("db", db), ("username", username),
@@ -328,6 +441,7 @@ class RedisSession(BaseSession):
         ) if value is not _UNSET}
         options: dict[str, Any] = {name: value for name, value in (
             ("prefix", prefix), ("ttl", ttl), ("socket_timeout", socket_timeout),
+            ("min_replicas", min_replicas), ("replica_timeout", replica_timeout),
         ) if value is not _UNSET}
         if url is not None:
             if given or client is not None or async_client is not None:
@@ -341,25 +455,45 @@ class RedisSession(BaseSession):
             options.update(from_url)
         elif given and (client is not None or async_client is not None):
             raise ConfigurationError("give either connection settings or clients, not both")
+        if client is not None and not isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
+            raise ConfigurationError(
+                f"client must be a redis.Redis or RedisCluster, not {type(client).__name__}"
+            )
+        if async_client is not None and not isinstance(
+                async_client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
+            raise ConfigurationError(
+                "async_client must be a redis.asyncio.Redis or RedisCluster, "
+                f"not {type(async_client).__name__}"
+            )
 
-        key_prefix = options.get("prefix", "session:")
-        if not isinstance(key_prefix, str) or "{" in key_prefix or "}" in key_prefix:
-            raise ConfigurationError(f"prefix must be a str without '{{' or '}}', got {key_prefix!r}")
+        key_prefix = check_text("prefix", options.get("prefix", "session:"), empty=True)
+        if "{" in key_prefix or "}" in key_prefix:
+            raise ConfigurationError(f"prefix must be a str without '{{' or '}}', got {shown(key_prefix)}")
         self.prefix: str = key_prefix
         self.ttl_ms = _check_ttl(options.get("ttl"))
-        self.socket_timeout = _check_timeout(options.get("socket_timeout", 5.0))
+        self.socket_timeout = check_seconds("socket_timeout", options.get("socket_timeout", 5.0))
+        self.min_replicas = check_int("min_replicas", options.get("min_replicas", 0), minimum=0,
+                                      maximum=2**31 - 1)
+        self.replica_timeout = check_seconds("replica_timeout", options.get("replica_timeout", 1.0))
 
-        self.host = str(given.get("host", "localhost"))
-        self.port = int(given.get("port", 6379))
-        self.db = int(given.get("db", 0))
-        self.cluster = bool(given.get("cluster", False))
-        self._username: str | None = given.get("username")
-        self._password: str | None = given.get("password")
-        self._ssl = bool(given.get("ssl", False))
+        self.host: str = check_text("host", given.get("host", "localhost"))
+        self.port = check_int("port", given.get("port", 6379), minimum=1, maximum=65535)
+        self.db = check_int("db", given.get("db", 0), minimum=0, maximum=2**31 - 1)
+        self.cluster = check_flag("cluster", given.get("cluster", False))
+        self._username: str | None = check_text("username", given.get("username"), optional=True)
+        self._password: str | None = check_text("password", given.get("password"), optional=True,
+                                                empty=True)
+        self._ssl = check_flag("ssl", given.get("ssl", False))
         if self.cluster and self.db != 0:
             raise ConfigurationError("Redis Cluster has only database 0")
 
         self._owns_clients = client is None and async_client is None
+        if self.min_replicas and self._owns_clients and self.replica_timeout >= self.socket_timeout:
+            raise ConfigurationError(
+                f"replica_timeout ({self.replica_timeout:g}s) must be shorter than socket_timeout "
+                f"({self.socket_timeout:g}s), which bounds the wait for the reply"
+            )
+        self._wait = ("WAIT", self.min_replicas, max(1, round(self.replica_timeout * 1000)))
         self._direct = self._owns_clients and not self.cluster
         self._client: Any = client
         self._direct_connections: _DirectConnections | None = None
@@ -377,7 +511,7 @@ class RedisSession(BaseSession):
         ``redis+cluster://host:port`` and ``rediss+cluster://`` (any node of a cluster).
 
         Options: ``?prefix=app:``, ``?ttl=86400`` (seconds, ``0`` for none),
-        ``?socket_timeout=5``.
+        ``?socket_timeout=5``, ``?min_replicas=1`` and ``?replica_timeout=1`` (seconds).
         """
         given, options = _settings(url)
         return cls(**given, **options)
@@ -385,7 +519,8 @@ class RedisSession(BaseSession):
     def __repr__(self) -> str:
         where = "given client" if not self._owns_clients else f"{self.host}:{self.port}/{self.db}"
         kind = "cluster " if self.cluster else ""
-        return f"RedisSession({kind}{where}, prefix={self.prefix!r}, ttl_ms={self.ttl_ms})"
+        replicas = f", min_replicas={self.min_replicas}" if self.min_replicas else ""
+        return f"RedisSession({kind}{where}, prefix={self.prefix!r}, ttl_ms={self.ttl_ms}{replicas})"
 
     # -- clients --------------------------------------------------------------------------
 
@@ -443,11 +578,20 @@ class RedisSession(BaseSession):
         return base + "messages", base + "meta"
 
     def _session_id_of(self, key: str | bytes) -> str | None:
-        name = _text(key)
+        """The session id a listed key names, or None for a key this store did not
+        write (another program's, under the same prefix): those are skipped."""
+        try:
+            name = _text(key)
+        except UnicodeDecodeError:
+            return None
         start = len(self.prefix) + 1
         if not name.startswith(self.prefix + "{") or not name.endswith("}:meta"):
             return None
-        return _unescape_id(name[start:-6])
+        tag = name[start:-6]
+        session_id = _unescape_id(tag)
+        if session_id is None or _escape_id(session_id) != tag:
+            return None
+        return session_id
 
     # -- sync record operations ---------------------------------------------------------------
 
@@ -459,18 +603,22 @@ class RedisSession(BaseSession):
         reply callbacks and no retries, and skipping redis-py's generic command and pool
         layers saves about 8 µs of an append. Otherwise: ``execute_command``.
         """
-        direct = self._direct_connections
+        direct = self._direct_connections or self._own_connections()
         if direct is not None:
             return direct.run(command)
+        return self._sync().execute_command(*command)
+
+    def _own_connections(self) -> _DirectConnections | None:
+        """The store's own connections (made on first use), or None if the store does
+        not keep its own: a cluster, or clients it was given."""
         client = self._sync()
         if not self._direct:
-            return client.execute_command(*command)
+            return None
         with self._lock:
             if self._direct_connections is None:
                 pool = client.connection_pool
                 self._direct_connections = _DirectConnections(pool.connection_class, pool.connection_kwargs)
-            direct = self._direct_connections
-        return direct.run(command)
+            return self._direct_connections
 
     def _get(self, session_id: str, limit: int | None) -> list[str]:
         start = 0 if limit is None else -limit
@@ -483,20 +631,71 @@ class RedisSession(BaseSession):
         client = await self._async()
         return await _SCRIPTS[name].arun(client, self._keys(session_id), self._ttl_arg, *records)
 
+    def _write(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
+        """Run a write script; with ``min_replicas``, acknowledged by that many replicas."""
+        if not self.min_replicas:
+            return self._script(name, session_id, records)
+        keys = self._keys(session_id)
+        return self._replicated(_SCRIPTS[name].write(keys, self._ttl_arg, *records), keys[0])
+
+    def _replicated(self, write: _Write, key: str) -> Any:
+        """``write`` then ``WAIT``, pipelined on one connection to the primary of ``key``."""
+        client = self._sync()
+        cluster = isinstance(client, redis.cluster.RedisCluster)
+        command, ask = write.command, None
+        for _ in range(_REDIRECTS):
+            if cluster:
+                node = client.get_node(*ask) if ask else client.get_node_from_key(key)
+                if node is None:  # an ASK target the client does not know yet
+                    raise RedisClusterException(f"unknown cluster node {ask!r}")
+                target, where = client.get_redis_connection(node), f"the primary {node.name}"
+            else:
+                target, where = self._own_connections() or client, "the primary"
+            try:
+                parts = _pipelined(command, ask is not None, self._wait)
+                if isinstance(target, _DirectConnections):
+                    replies = target.pipeline(parts)
+                else:
+                    with target.pipeline(transaction=False) as pipe:
+                        for part in parts:
+                            pipe.execute_command(*part)
+                        replies = pipe.execute(raise_on_error=False)
+                step = _settle(replies, command, ask, write, self.min_replicas, self.replica_timeout, where)
+            except (*_NODE_FAILURES, ClusterDownError):
+                if cluster:  # the slot may have a new primary: learn the topology again
+                    with contextlib.suppress(*self.driver_errors):
+                        client.nodes_manager.initialize()
+                raise
+            if step.done:
+                return step.result
+            command, ask = step.command, step.ask
+            if step.refresh:
+                client.nodes_manager.initialize()
+            if step.pause:
+                time.sleep(step.pause)
+        raise RedisClusterException(f"a write to {key!r} was redirected more than {_REDIRECTS} times")
+
     def _append(self, session_id: str, records: list[str]) -> None:
-        self._script("append", session_id, records)
+        self._write("append", session_id, records)
 
     def _pop(self, session_id: str) -> str | None:
-        return self._script("pop", session_id)  # type: ignore[no-any-return]
+        return self._write("pop", session_id)  # type: ignore[no-any-return]
 
     def _replace(self, session_id: str, records: list[str]) -> None:
-        self._script("replace", session_id, records)
+        self._write("replace", session_id, records)
 
     def _clear(self, session_id: str) -> None:
-        self._script("clear", session_id)
+        self._write("clear", session_id)
 
     def _delete(self, session_id: str) -> None:
-        self._sync().unlink(*self._keys(session_id))
+        keys = self._keys(session_id)
+        if self.min_replicas:
+            self._replicated(_Write(("UNLINK", *keys)), keys[0])
+        else:
+            self._sync().unlink(*keys)
+
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        return bool(self._write("delete_if_idle", session_id, _microseconds(cutoff)))
 
     def _count(self, session_id: str) -> int:
         return int(self._sync().llen(self._keys(session_id)[0]))
@@ -519,30 +718,82 @@ class RedisSession(BaseSession):
         start = 0 if limit is None else -limit
         return await (await self._async()).lrange(self._keys(session_id)[0], start, -1)  # type: ignore[no-any-return]
 
+    async def _awrite(self, name: str, session_id: str, records: list[str] = _NONE) -> Any:
+        if not self.min_replicas:
+            return await self._ascript(name, session_id, records)
+        keys = self._keys(session_id)
+        return await self._areplicated(_SCRIPTS[name].write(keys, self._ttl_arg, *records), keys[0])
+
+    async def _areplicated(self, write: _Write, key: str) -> Any:
+        """The async twin of :meth:`_replicated`."""
+        client = await self._async()
+        cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        command, ask = write.command, None
+        for _ in range(_REDIRECTS):
+            parts = _pipelined(command, ask is not None, self._wait)
+            try:
+                if cluster:
+                    node = client.get_node(*ask) if ask else client.get_node_from_key(key)
+                    if node is None:  # an ASK target the client does not know yet
+                        raise RedisClusterException(f"unknown cluster node {ask!r}")
+                    where = f"the primary {node.name}"
+                    queued = [PipelineCommand(n, *part) for n, part in enumerate(parts)]
+                    await node.execute_pipeline(queued)
+                    replies = [entry.result for entry in queued]
+                else:
+                    where = "the primary"
+                    async with client.pipeline(transaction=False) as pipe:
+                        for part in parts:
+                            pipe.execute_command(*part)
+                        replies = await pipe.execute(raise_on_error=False)
+                step = _settle(replies, command, ask, write, self.min_replicas, self.replica_timeout, where)
+            except (*_NODE_FAILURES, ClusterDownError):
+                if cluster:
+                    with contextlib.suppress(*self.driver_errors):
+                        await client.nodes_manager.initialize()
+                raise
+            if step.done:
+                return step.result
+            command, ask = step.command, step.ask
+            if step.refresh:
+                await client.nodes_manager.initialize()
+            if step.pause:
+                await asyncio.sleep(step.pause)
+        raise RedisClusterException(f"a write to {key!r} was redirected more than {_REDIRECTS} times")
+
     async def _aappend(self, session_id: str, records: list[str]) -> None:
         if not self._native_async:
             return await super()._aappend(session_id, records)
-        await self._ascript("append", session_id, records)
+        await self._awrite("append", session_id, records)
 
     async def _apop(self, session_id: str) -> str | None:
         if not self._native_async:
             return await super()._apop(session_id)
-        return await self._ascript("pop", session_id)  # type: ignore[no-any-return]
+        return await self._awrite("pop", session_id)  # type: ignore[no-any-return]
 
     async def _areplace(self, session_id: str, records: list[str]) -> None:
         if not self._native_async:
             return await super()._areplace(session_id, records)
-        await self._ascript("replace", session_id, records)
+        await self._awrite("replace", session_id, records)
 
     async def _aclear(self, session_id: str) -> None:
         if not self._native_async:
             return await super()._aclear(session_id)
-        await self._ascript("clear", session_id)
+        await self._awrite("clear", session_id)
 
     async def _adelete(self, session_id: str) -> None:
         if not self._native_async:
             return await super()._adelete(session_id)
-        await (await self._async()).unlink(*self._keys(session_id))
+        keys = self._keys(session_id)
+        if self.min_replicas:
+            await self._areplicated(_Write(("UNLINK", *keys)), keys[0])
+        else:
+            await (await self._async()).unlink(*keys)
+
+    async def _adelete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        if not self._native_async:
+            return await super()._adelete_if_idle(session_id, cutoff)
+        return bool(await self._awrite("delete_if_idle", session_id, _microseconds(cutoff)))
 
     async def _acount(self, session_id: str) -> int:
         if not self._native_async:
@@ -617,12 +868,23 @@ class _DirectConnections:
         self._pid = os.getpid()
 
     def run(self, command: tuple[Any, ...]) -> Any:
+        """Send one command and read its reply; an error reply is raised."""
+        reply = self.pipeline((command,))[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    def pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one write on one connection and read their replies in
+        order; an error reply takes its command's place (it was read whole, so the
+        connection stays clean)."""
         if self._pid != os.getpid():
             self._idle, self._pid = collections.deque(), os.getpid()
         try:
             connection = self._idle.pop()
         except IndexError:
             connection = self._make()
+        replies: list[Any] = []
         try:
             connection.connect()  # a no-op while connected
             try:
@@ -632,16 +894,20 @@ class _DirectConnections:
             if stale:
                 connection.disconnect()
                 connection.connect()
-            connection.send_command(*command)
-            reply = connection.read_response()
-        except ResponseError:
-            self._idle.append(connection)  # the error reply was read: the connection is clean
-            raise
+            if len(commands) == 1:
+                connection.send_command(*commands[0])
+            else:
+                connection.send_packed_command(connection.pack_commands(commands))
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
         except BaseException:
             connection.disconnect()
             raise
         self._idle.append(connection)
-        return reply
+        return replies
 
     def close(self) -> None:
         while True:
@@ -653,8 +919,14 @@ class _DirectConnections:
 
 
 def _info(session_id: str, row: list[Any]) -> SessionInfo:
-    created, updated, count = row
-    return SessionInfo(session_id, int(count), _time(created), _time(updated))
+    try:
+        created, updated, count = row
+        return SessionInfo(session_id, int(count), _time(created), _time(updated))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise CorruptRecordError(
+            f"the session's metadata hash holds {shown(row, 120)}, not times in microseconds",
+            session_id=session_id, operation="info",
+        ) from error
 
 
 def _close_on_loop(loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
@@ -677,8 +949,9 @@ def _settings(url: StoreURL) -> tuple[dict[str, Any], dict[str, Any]]:
     """Connection settings and store options of a redis URL."""
     scheme = url.scheme
     if scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
-        raise ConfigurationError(f"not a Redis URL: {url.raw!r}")
-    options = url.options({"prefix": str, "ttl": _seconds, "socket_timeout": float})
+        raise ConfigurationError(f"not a Redis URL: {url.redacted!r}")
+    options = url.options({"prefix": str, "ttl": _seconds, "socket_timeout": float,
+                           "min_replicas": int, "replica_timeout": float})
     given: dict[str, Any] = {
         "host": url.host or "localhost",
         "port": url.port or 6379,

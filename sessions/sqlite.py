@@ -20,11 +20,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TypeVar
 
-from ._base import BaseSession, SessionInfo
-from ._errors import BackendUnavailableError, ConfigurationError, SessionError
+from ._base import BaseSession, SessionInfo, stored_info, timestamp_before
+from ._errors import BackendUnavailableError, ConfigurationError, SessionError, shown
+from ._options import check_path, check_seconds
 from ._registry import StoreURL
 
 __all__ = ["SQLiteSession", "iter_keys", "open_database", "write_transaction"]
@@ -77,10 +78,6 @@ _SELECT_LAST = (
 )
 
 
-def _utc(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, timezone.utc)
-
-
 class SQLiteSession(BaseSession):
     """Sessions in one SQLite database file (or ``":memory:"``).
 
@@ -90,22 +87,20 @@ class SQLiteSession(BaseSession):
     :param path: the database file, created (mode 0600) if missing, or ``":memory:"``.
     :param synchronous: SQLite's ``synchronous`` setting, ``"NORMAL"`` by default.
     :param timeout: how long a write waits for another writer before failing with
-        :class:`BackendUnavailableError`.
+        :class:`BackendUnavailableError`: more than 0 and at most a day (86,400 s).
     """
 
     driver_errors = (sqlite3.Error, OSError)
 
     def __init__(self, path: str | os.PathLike[str] = "sessions.db", *,
                  synchronous: str = "NORMAL", timeout: float = 30.0) -> None:
-        self.path = os.fspath(path)
-        self.synchronous = synchronous.upper()
+        self.path = check_path("path", path)
+        self.synchronous = synchronous.upper() if isinstance(synchronous, str) else ""
         if self.synchronous not in _SYNCHRONOUS:
             raise ConfigurationError(
-                f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
+                f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {shown(synchronous)}"
             )
-        if timeout <= 0:
-            raise ConfigurationError(f"timeout must be > 0, got {timeout}")
-        self.timeout = float(timeout)
+        self.timeout = check_seconds("timeout", timeout)
         self._lock = threading.Lock()
         self._conn = self._call("open", None, self._open)
 
@@ -116,9 +111,10 @@ class SQLiteSession(BaseSession):
         Options: ``?synchronous=FULL``, ``?timeout=5``.
         """
         options = url.options({"synchronous": str, "timeout": float})
-        if url.host:
+        if url.host or url.username or url.password or url.port:
             raise ConfigurationError(
-                f"sqlite URL {url.raw!r} names a host; use sqlite:///relative.db or sqlite:////abs.db"
+                f"sqlite URL {url.redacted!r} names a host or credentials; "
+                "use sqlite:///relative.db or sqlite:////abs.db"
             )
         path = url.path[1:] if url.path.startswith("/") else url.path
         return cls(path or ":memory:", **options)
@@ -251,6 +247,19 @@ class SQLiteSession(BaseSession):
 
         self._write(delete)
 
+    def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "DELETE FROM session_layer_sessions WHERE session_id = ? AND updated_at < ?"
+                " RETURNING id",
+                (session_id, timestamp_before(cutoff)),
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM session_layer_messages WHERE session_ref = ?", (row[0],))
+            return row is not None
+
+        return self._write(delete)
+
     def _count(self, session_id: str) -> int:
         with self._lock:
             row = self._conn.execute(
@@ -268,7 +277,7 @@ class SQLiteSession(BaseSession):
             ).fetchone()
         if row is None:
             return None
-        return SessionInfo(session_id, int(row[0]), _utc(row[1]), _utc(row[2]))
+        return stored_info(session_id, *row)
 
     def _iter_sessions(self) -> Iterator[str]:
         return iter_keys(

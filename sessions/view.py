@@ -50,6 +50,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._errors import CorruptRecordError
 from ._message import Message
 
 __all__ = [
@@ -179,6 +180,13 @@ def _tool_call(call: object) -> dict[str, Any] | None:
     return None
 
 
+def _says(content: object) -> bool:
+    """True if assistant ``content`` (in model form) holds text or a refusal that is not empty."""
+    if type(content) is str:
+        return content != ""
+    return type(content) is list and any(part.get("text") or part.get("refusal") for part in content)
+
+
 def _function_call(value: object) -> dict[str, Any] | None:
     if type(value) is not dict or type(value.get("name")) is not str or not value["name"] \
             or type(value.get("arguments")) is not str:
@@ -238,7 +246,7 @@ def _assistant_form(message: Mapping[str, Any], content: Any, changed: bool,
         if legacy is not None:
             out["function_call"] = legacy
         changed = changed or legacy != message["function_call"]
-    if not content and "tool_calls" not in out and "refusal" not in out and "function_call" not in out:
+    if not _says(content) and "tool_calls" not in out and "refusal" not in out and "function_call" not in out:
         return None, True  # nothing a model can read
     return out, changed
 
@@ -304,16 +312,18 @@ class ModelView:
     """A model view with where each of its messages came from.
 
     ``messages[i]`` is the model form of ``source[positions[i]]``, the message list the
-    view was made from. Adapters that write a history back use the positions to keep
-    what the view left out (see :func:`rewrite_view`).
+    view was made from; ``start`` is where the viewed window begins in that list (0
+    without a limit). Adapters that write a history back use the positions to keep what
+    the view left out (see :func:`rewrite_view`).
     """
 
-    __slots__ = ("messages", "positions", "size")
+    __slots__ = ("messages", "positions", "size", "start")
 
-    def __init__(self, messages: list[Message], positions: list[int], size: int) -> None:
+    def __init__(self, messages: list[Message], positions: list[int], size: int, start: int = 0) -> None:
         self.messages = messages
         self.positions = positions
         self.size = size
+        self.start = start
 
     def __repr__(self) -> str:
         return f"ModelView({len(self.messages)} of {self.size} messages)"
@@ -328,7 +338,7 @@ class ModelView:
         skipped = len(whole) - len(source)
         if skipped:
             view.positions = [p + skipped for p in view.positions]
-            view.size = len(whole)
+            view.size, view.start = len(whole), skipped
         return view
 
 
@@ -364,7 +374,7 @@ def _close_exchange(out: list[Message], at: list[int], index: int, asks: Message
         if kept:
             asks = {**asks, "tool_calls": kept}
         else:
-            if not (asks.get("content") or asks.get("refusal") or asks.get("function_call")):
+            if not (_says(asks.get("content")) or asks.get("refusal") or asks.get("function_call")):
                 return  # nothing left a model can read
             asks = {k: v for k, v in asks.items() if k != "tool_calls"}
             asks.setdefault("content", None)
@@ -380,6 +390,17 @@ def _close_exchange(out: list[Message], at: list[int], index: int, asks: Message
         at.append(position)
 
 
+# Keys that make an assistant text message more than its text (or not model input).
+_NOT_PLAIN = frozenset({"name", "tool_calls", "refusal", "function_call", "audio", RESPONSES_ONLY_KEY})
+
+
+def _plain_with_extras(message: Message, role: object) -> bool:
+    """True if a text message of ``role`` is its own model form with extras kept."""
+    if role == "assistant":
+        return message.keys().isdisjoint(_NOT_PLAIN)
+    return "name" not in message and RESPONSES_ONLY_KEY not in message
+
+
 def _build(source: Sequence[Message], extras: bool) -> ModelView:
     out: list[Message] = []
     at: list[int] = []
@@ -393,9 +414,11 @@ def _build(source: Sequence[Message], extras: bool) -> ModelView:
         content = message.get("content")
         role = message.get("role")
         size = len(message)
-        # The fast path: a text message outside a tool exchange, the common case.
-        if size == 2 and asks is None and type(content) is str \
-                and (role in _PLAIN_ROLES or (role == "assistant" and content != "")):
+        # The fast path: a text message outside a tool exchange, the common case (with
+        # extras, keys a model never sees do not matter).
+        if asks is None and type(content) is str \
+                and (role in _PLAIN_ROLES or (role == "assistant" and content != "")) \
+                and (size == 2 or (extras and _plain_with_extras(message, role))):
             add(message)
             mark(index)
             continue
@@ -404,6 +427,10 @@ def _build(source: Sequence[Message], extras: bool) -> ModelView:
             model = message
         elif message.get(RESPONSES_ONLY_KEY) is True:
             continue  # invisible, and no part of a tool exchange
+        elif "role" not in message:
+            raise CorruptRecordError(
+                "a stored record is not a message (a compression or encryption envelope?):"
+                " read the store through the wrapper that wrote it", operation="view")
         else:
             form = _model_form(message, extras)
             if form is None:
@@ -527,7 +554,7 @@ def rewrite_view(stored: Sequence[Message], view: ModelView, new: Sequence[Messa
         tail += 1
     # What the view left out goes with the viewed message after it.
     # (When everything viewed is kept, so is what follows it.)
-    start = len(stored) if head == len(viewed) else (view.positions[head - 1] + 1 if head else 0)
+    start = len(stored) if head == len(viewed) else (view.positions[head - 1] + 1 if head else view.start)
     end = len(stored)
     if tail:
         last_changed = len(viewed) - tail - 1

@@ -121,7 +121,7 @@ def _redis(tmp_path: Path) -> Iterator[sessions.Session]:
 
 
 @contextlib.contextmanager
-def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
+def _redis_cluster(tmp_path: Path, options: str = "") -> Iterator[sessions.Session]:
     from tests.redis_servers import RedisServer, shared_cluster
 
     if not RedisServer.available():
@@ -129,7 +129,7 @@ def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
     cluster = shared_cluster()
     prefix = f"test:{uuid.uuid4().hex}:"
     store = sessions.RedisSession(
-        f"redis+cluster://127.0.0.1:{cluster.port}?prefix={prefix}&socket_timeout=10"
+        f"redis+cluster://127.0.0.1:{cluster.port}?prefix={prefix}&socket_timeout=10{options}"
     )
     try:
         with store:
@@ -139,6 +139,36 @@ def _redis_cluster(tmp_path: Path) -> Iterator[sessions.Session]:
 
         with redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.port) as client:
             _delete_prefixed(client, prefix)
+
+
+# Every write acknowledged by a replica too (WAIT pipelined with the write).
+_REPLICATED = "&min_replicas=1&replica_timeout=5"
+
+
+@contextlib.contextmanager
+def _redis_replicated(tmp_path: Path) -> Iterator[sessions.Session]:
+    import redis
+
+    from tests.redis_servers import RedisServer, shared_replicated_server
+
+    if not RedisServer.available():
+        server_unavailable("a replicated Redis", "redis-server is not installed")
+    primary = shared_replicated_server().primary
+    prefix = f"test:{uuid.uuid4().hex}:"
+    try:
+        with sessions.RedisSession(
+            f"redis://127.0.0.1:{primary.port}/0?prefix={prefix}&socket_timeout=10{_REPLICATED}"
+        ) as store:
+            yield store
+    finally:
+        with redis.Redis(host="127.0.0.1", port=primary.port) as client:
+            _delete_prefixed(client, prefix)
+
+
+@contextlib.contextmanager
+def _redis_cluster_replicated(tmp_path: Path) -> Iterator[sessions.Session]:
+    with _redis_cluster(tmp_path, _REPLICATED) as store:
+        yield store
 
 POSTGRES_URL = os.environ.get("SESSIONS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 _postgres_down: list[str] = []
@@ -182,6 +212,8 @@ BACKENDS: list[Backend] = [
     Backend("conversations", _conversations),
     Backend("redis", _redis, marks=(pytest.mark.redis,)),
     Backend("redis-cluster", _redis_cluster, marks=(pytest.mark.redis,)),
+    Backend("redis-min-replicas", _redis_replicated, marks=(pytest.mark.redis,)),
+    Backend("redis-cluster-min-replicas", _redis_cluster_replicated, marks=(pytest.mark.redis,)),
     Backend("postgres", _postgres, marks=(pytest.mark.postgres,)),
 ]
 

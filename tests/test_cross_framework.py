@@ -1,5 +1,6 @@
-"""One conversation through every framework: LangChain, LlamaIndex, our runner, the
-Agents SDK. Each reads the whole history back intact and in order."""
+"""One conversation through every framework: a LangChain chain, LlamaIndex, our runner,
+the Agents SDK and a LangChain agent. Each reads the whole history back intact and in
+order."""
 
 from __future__ import annotations
 
@@ -7,20 +8,23 @@ import warnings
 from typing import Any
 
 import openai
+from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain_core.tools import tool
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer
 
 import sessions
-from adapters.langchain import SessionChatMessageHistory, session_history_factory
+from adapters.langchain import SessionChatMessageHistory, SessionHistoryMiddleware, session_history_factory
 from adapters.llamaindex import SessionChatStore
 from adapters.openai_agents import AgentsSession
 from adapters.runner import Agent, Runner, function_tool
 from tests.chat_server import ChatServer, Reply, calls
+from tests.langchain_models import ScriptedChatModel, call
 
 SID = "cross-framework"
 IMAGE = {"role": "user", "content": [
@@ -112,6 +116,38 @@ async def test_one_conversation_through_every_framework(
     assert final[:12] == after_runner
     assert [m["role"] for m in final[12:]] == ["user", "assistant", "tool", "assistant"]
     assert final[13]["tool_calls"][0]["id"] == "call_sdk" and final[14]["tool_call_id"] == "call_sdk"
+
+    # A LangChain agent (create_agent with the middleware) sees all of it and adds a tool call.
+    @tool
+    def editor(person: str) -> str:
+        """The editor a person uses."""
+        return f"{person} uses Vim"
+
+    model = ScriptedChatModel(call("editor", "call_agent", person="Alice"), "You use Vim.")
+    agent = create_agent(model, [editor], system_prompt="Be brief.",
+                         middleware=[SessionHistoryMiddleware(store)])
+    await agent.ainvoke({"messages": [HumanMessage("Which editor do I use?")]},
+                        {"configurable": {"session_id": SID}})
+    seen = model.sent[0][1:]  # after the system prompt
+    assert [m.type for m in seen] == [m["role"].replace("user", "human").replace("assistant", "ai")
+                                      for m in final] + ["human"]
+    assert seen[0].content == "My name is Alice." and seen[4].content == IMAGE["content"]
+    assert [c["id"] for m in seen if isinstance(m, AIMessage) for c in m.tool_calls] == [
+        "call_lc", "call_rn", "call_sdk"]
+    with_agent = store.get(SID)
+    assert with_agent[:16] == final
+    assert [m["role"] for m in with_agent[16:]] == ["user", "assistant", "tool", "assistant"]
+    assert with_agent[17]["tool_calls"][0]["id"] == "call_agent"
+    assert with_agent[18]["content"] == "Alice uses Vim"
+
+    # The runner's next model request carries the agent's turn.
+    chat_server.script(Reply("Noted."))
+    await Runner(client).run(Agent("helper", instructions="Be brief."), "Thanks.",
+                             session=store, session_id=SID)
+    sent = chat_server.requests[-1]["messages"]
+    assert [m["role"] for m in sent[17:21]] == ["user", "assistant", "tool", "assistant"]
+    assert sent[18]["tool_calls"][0]["id"] == "call_agent" and sent[19]["content"] == "Alice uses Vim"
+    final = store.get(SID)
     await client.close()
 
     # Every framework reads the whole conversation back, in order.
@@ -126,3 +162,4 @@ async def test_one_conversation_through_every_framework(
     items: list[Any] = await AgentsSession(store, SID).get_items()
     assert any(i.get("type") == "function_call" and i.get("call_id") == "call_lc" for i in items)
     assert any(i.get("type") == "function_call_output" and i.get("call_id") == "call_rn" for i in items)
+    assert any(i.get("type") == "function_call" and i.get("call_id") == "call_agent" for i in items)

@@ -1,4 +1,5 @@
-"""examples/cross_framework.py runs offline: four frameworks, one stored conversation."""
+"""examples/cross_framework.py runs offline: four frameworks, one stored conversation,
+a LangChain agent with a tool among them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def test_cross_framework_example_offline(tmp_path: Path) -> None:
     # Later frameworks answer from facts only earlier frameworks were told.
     assert "runner     > Your name is Alice and you like Python." in out
     assert "Agents SDK > Your name is Alice and you like Python." in out
-    assert "8 messages stored once" in out
-    roles = [line.split(":")[0].strip() for line in out.split("read back by LangChain:")[1].splitlines()[1:]]
-    assert roles == ["human", "ai"] * 4
+    # The LangChain agent read what LlamaIndex was told and called its tool with it.
+    assert "LangChain  > Since you like Python, try Fluent Python by Luciano Ramalho." in out
+    assert "12 messages stored once" in out
+    lines = out.split("read back by LangChain:")[1].splitlines()[1:]
+    roles = [line.split(":")[0].strip() for line in lines]
+    assert roles == ["human", "ai"] * 5 + ["tool", "ai"]
+    assert lines[9].strip() == "ai: recommend_book({'topic': 'Python'})"

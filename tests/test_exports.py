@@ -13,7 +13,7 @@ EXPECTED = {
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "PostgresSession", "RedisSession", "SQLiteSession", "Session",
     "SessionError", "SessionInfo",
-    "StoreURL", "__version__", "connect", "register_scheme", "registered_schemes",
+    "StoreURL", "SupportsDeleteIfIdle", "__version__", "connect", "register_scheme", "registered_schemes",
     # wrappers, migration, maintenance
     "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",
     "migrate", "prune", "with_compression", "with_encryption",
@@ -41,8 +41,8 @@ def test_langchain_adapter_names() -> None:
 
     langchain = pytest.importorskip("adapters.langchain")
     assert set(langchain.__all__) == {
-        "EXTRAS_KEY", "NAMESPACE", "SessionChatMessageHistory", "from_canonical",
-        "session_history_factory", "to_canonical",
+        "EXTRAS_KEY", "NAMESPACE", "SessionChatMessageHistory", "SessionHistoryMiddleware",
+        "from_canonical", "session_history_factory", "to_canonical",
     }
     assert langchain.__all__ == sorted(langchain.__all__)
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("langchain_core")
 
@@ -38,13 +40,15 @@ from adapters.langchain import (
     session_history_factory,
     to_canonical,
 )
+from adapters.langchain._convert import TOOL_CALLS_KEY
 from tests.conformance.messages import ALL_SHAPES
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_core._api.LangChainDeprecationWarning")
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
-# One message of every kind LangChain has, with every field the adapter promises to keep.
+# One message of every kind LangChain has, with every field the adapter promises to keep,
+# in a valid history (every tool call answered right after its message).
 EVERY_KIND: list[BaseMessage] = [
     SystemMessage("You are terse.", id="sys-1"),
     SystemMessage("Answer in French.", additional_kwargs={"__openai_role__": "developer"}, name="ops"),
@@ -83,8 +87,9 @@ EVERY_KIND: list[BaseMessage] = [
         additional_kwargs={"refusal": None, "reasoning_content": "hidden"},
         id="ai-1",
     ),
-    AIMessage("", tool_calls=[{"name": "time", "args": {}, "id": "call_3"}]),
     ToolMessage("-3 °C, snow", tool_call_id="call_1", name="weather", id="t-1"),
+    ToolMessage("arguments are not JSON", tool_call_id="call_2", status="error"),
+    AIMessage("", tool_calls=[{"name": "time", "args": {}, "id": "call_3"}]),
     ToolMessage([{"type": "text", "text": "oops"}], tool_call_id="call_3", status="error",
                 artifact={"raw": [1, 2.5, None]}),
     AIMessage("I cannot help with that.", additional_kwargs={"refusal": "policy"}),
@@ -152,15 +157,15 @@ def test_canonical_form_is_chat_completions() -> None:
     assert ai["id"] == "ai-1"
     assert ai[NAMESPACE]["invalid_tool_calls"] == ["bad JSON"]
     assert ai[NAMESPACE]["additional_kwargs"] == {"reasoning_content": "hidden"}
-    assert to_canonical(EVERY_KIND[5]) == {
+    assert to_canonical(EVERY_KIND[7]) == {
         "role": "assistant", "content": None,
         "tool_calls": [{"id": "call_3", "type": "function", "function": {"name": "time", "arguments": "{}"}}],
     }
-    assert to_canonical(EVERY_KIND[6]) == {
+    assert to_canonical(EVERY_KIND[5]) == {
         "role": "tool", "content": "-3 °C, snow", "name": "weather", "id": "t-1", "tool_call_id": "call_1",
     }
-    assert to_canonical(EVERY_KIND[11])["role"] == "user"  # a custom ChatMessage role
-    assert to_canonical(EVERY_KIND[12])["role"] == "assistant"
+    assert to_canonical(EVERY_KIND[12])["role"] == "user"  # a custom ChatMessage role
+    assert to_canonical(EVERY_KIND[13])["role"] == "assistant"
 
 
 def test_plain_messages_carry_no_namespace() -> None:
@@ -183,16 +188,19 @@ def test_foreign_messages_survive_a_langchain_read_and_write(canonical: dict[str
 
 
 def test_foreign_keys_are_visible_in_langchain() -> None:
+    custom = {"id": "d", "type": "custom", "custom": {"name": "g", "input": "x"}}
     message = from_canonical({
         "role": "assistant", "content": None, "metadata": {"run": 1}, "llamaindex": {"x": True},
         "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}},
-                       {"id": "d", "type": "custom", "custom": {"name": "g", "input": "x"}}],
+                       custom],
     })
     assert isinstance(message, AIMessage)
     assert message.content == ""
     assert message.additional_kwargs[EXTRAS_KEY] == {"metadata": {"run": 1}, "llamaindex": {"x": True}}
-    assert message.tool_calls == []
-    assert [c["id"] for c in message.invalid_tool_calls] == ["c", "d"]
+    # A custom call reads as langchain-openai reads one; the exact call rides along.
+    assert message.tool_calls == [{"name": "g", "args": {"__arg1": "x"}, "id": "d", "type": "tool_call"}]
+    assert message.additional_kwargs[TOOL_CALLS_KEY] == [custom]
+    assert [c["id"] for c in message.invalid_tool_calls] == ["c"]
 
 
 def test_developer_role_reads_like_langchain_reads_it() -> None:
@@ -214,22 +222,108 @@ def test_unconvertible_messages_raise(bad: Any) -> None:
 
 
 @pytest.mark.parametrize("stored", [
-    {"role": "user", "content": "x", NAMESPACE: "not a dict"},
-    {"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}},
-    {"role": "user", "content": [], NAMESPACE: {"content": [5]}},
-    {"role": "function", "content": "no name"},
-    {"role": "tool", "content": "no tool_call_id"},
-    {"role": "assistant", "content": None, "tool_calls": ["not a dict"]},
-    {"role": "assistant", "content": None, NAMESPACE: {"invalid_tool_calls": ["a", "b"]},
-     "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{"}}]},
-    {"role": "user", "content": [{"type": "text", "text": "x"}],
-     NAMESPACE: {"content": [{"part": 3, "block": {"type": "image"}, "payload": "url"}]}},
     {"role": "critic", "content": "unknown role"},
+    {"content": "no role"},
     ["not", "a", "dict"],
 ])
-def test_unreadable_messages_raise(stored: Any) -> None:
+def test_what_no_store_accepts_raises(stored: Any) -> None:
     with pytest.raises(sessions.InvalidMessageError):
         from_canonical(stored)
+
+
+# Stored messages (each accepted by a store) and the LangChain message each reads as.
+STORED_READS: list[tuple[dict[str, Any], BaseMessage]] = [
+    # A namespace that is not one, or holds what this version does not know: ignored.
+    ({"role": "user", "content": "x", NAMESPACE: "not a dict"}, HumanMessage("x")),
+    ({"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}}, HumanMessage("x")),
+    # Content rebuild entries that no longer match the content: the content wins.
+    ({"role": "user", "content": [], NAMESPACE: {"content": [5]}}, HumanMessage([])),
+    ({"role": "user", "content": [{"type": "text", "text": "x"}],
+      NAMESPACE: {"content": [{"part": 3, "block": {"type": "image"}, "payload": "url"}]}},
+     HumanMessage([{"type": "text", "text": "x"}])),
+    ({"role": "assistant", "content": "joined", NAMESPACE: {"content": [{"text": 0}, {"text": 1}]}},
+     AIMessage("joined")),
+    # Errors of invalid calls that no longer fit the calls: the calls are read afresh.
+    ({"role": "assistant", "content": None, NAMESPACE: {"invalid_tool_calls": ["a", "b"]},
+      "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{"}}]},
+     AIMessage("", invalid_tool_calls=[
+         {"name": "f", "args": "{", "id": "c", "error": "arguments are not a JSON object"}])),
+    # A ChatMessage role the message no longer has; a tool status LangChain cannot hold.
+    ({"role": "assistant", "content": "y", NAMESPACE: {"chat_role": "critic"}}, AIMessage("y")),
+    ({"role": "tool", "content": "r", "tool_call_id": "c", NAMESPACE: {"status": "lost"}},
+     ToolMessage("r", tool_call_id="c")),
+    # LangChain's data that no longer belongs to the message's role is not used.
+    ({"role": "user", "content": "u", NAMESPACE: {"usage_metadata": {"input_tokens": 1}, "status": "error",
+                                                  "invalid_tool_calls": ["e"]}}, HumanMessage("u")),
+    ({"role": "assistant", "content": "a", NAMESPACE: {"usage_metadata": {"input_tokens": "many"}}},
+     AIMessage("a")),
+    ({"role": "system", "content": "s", NAMESPACE: {"additional_kwargs": {"__openai_role__": "developer"}}},
+     SystemMessage("s")),
+    # Raw tool calls of langchain-openai for calls the message no longer has.
+    ({"role": "assistant", "content": "done", NAMESPACE: {"additional_kwargs": {"tool_calls": [
+        {"id": "gone", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}},
+     AIMessage("done")),
+    # Extra fields may not replace the message's own.
+    ({"role": "user", "content": "real", NAMESPACE: {"fields": {"content": "fake", "tag": 1}}},
+     HumanMessage("real", tag=1)),
+    # A namespace validation would refuse as a whole: the canonical message alone.
+    ({"role": "assistant", "content": "v", NAMESPACE: {"response_metadata": {"a": 1}, "usage_metadata": {
+        "input_tokens": 1, "output_tokens": 1, "total_tokens": 2, "input_token_details": "bad"}}},
+     AIMessage("v")),
+    # Foreign messages LangChain cannot represent exactly: the closest message.
+    ({"role": "function", "content": "no name"}, FunctionMessage("no name", name="")),
+    ({"role": "tool", "content": None, "tool_call_id": ""}, ToolMessage("", tool_call_id="")),
+    ({"role": "assistant", "content": None, "id": ["not", "text"]},
+     AIMessage("", additional_kwargs={EXTRAS_KEY: {"id": ["not", "text"]}})),
+]
+
+
+@pytest.mark.parametrize(("stored", "expected"), STORED_READS)
+def test_every_stored_message_reads(stored: dict[str, Any], expected: BaseMessage) -> None:
+    message = from_canonical(stored)
+    assert message == expected
+    assert type(message) is type(expected)
+    sessions.MemorySession().append("accepted", [stored])  # the store takes it
+
+
+# Tool calls LangChain cannot hold exactly.
+FOREIGN_CALLS: list[list[Any]] = [
+    [{"id": "c1", "type": "custom", "custom": {"name": "patch", "input": "*** Begin Patch"}}],
+    [{"id": "m1", "type": "mcp", "mcp": {"server": "s", "tool": "t"}}],
+    [{"id": "f1", "function": {"name": "f", "arguments": "{}"}}],  # no type
+    [{"id": "f2", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}, "index": 0}],
+    [{"id": "f3", "type": "function", "function": {"name": "f", "arguments": ""}}],
+    [{"id": 7, "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    [{"id": "f4", "type": "function", "function": {"name": 5, "arguments": None}}],
+    [{"id": "f5", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+     {"id": "c2", "type": "custom", "custom": {"name": "g", "input": ""}},
+     {"id": "f6", "type": "function", "function": {"name": "h", "arguments": "[1]"}}],
+]
+
+
+@pytest.mark.parametrize("calls", FOREIGN_CALLS)
+def test_tool_calls_langchain_cannot_hold_are_written_back_exactly(calls: list[Any]) -> None:
+    stored = {"role": "assistant", "content": None, "tool_calls": calls}
+    message = from_canonical(stored)
+    assert isinstance(message, AIMessage)
+    back = to_canonical(message)
+    assert sorted(map(json.dumps, back["tool_calls"])) == sorted(map(json.dumps, calls))
+    # A call LangChain changed is written as LangChain has it.
+    if message.tool_calls:
+        edited = message.model_copy(update={"tool_calls": [
+            {**message.tool_calls[0], "args": {"__arg1": "edited"}}, *message.tool_calls[1:]]})
+        assert to_canonical(edited)["tool_calls"][0] != back["tool_calls"][0]
+
+
+def test_custom_tool_calls_in_langchain_openai_form_are_stored_as_custom() -> None:
+    block = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_c", "name": "patch",
+             "input": "*** Begin Patch"}
+    message = AIMessage([block], tool_calls=[
+        {"name": "patch", "args": {"__arg1": "*** Begin Patch"}, "id": "call_c"}])
+    canonical = to_canonical(message)
+    assert canonical["tool_calls"] == [
+        {"id": "call_c", "type": "custom", "custom": {"name": "patch", "input": "*** Begin Patch"}}]
+    assert from_canonical(_json_copy(canonical)) == message
 
 
 # -- the history over real stores ---------------------------------------------------------------
@@ -277,6 +371,38 @@ def test_add_messages_is_one_append(memory_store: sessions.Session) -> None:
     history.add_messages([HumanMessage("a"), AIMessage("b"), HumanMessage("c")])
     history.add_messages([])
     assert calls == [3]
+
+
+def test_the_history_hands_a_model_only_answered_calls(memory_store: sessions.Session) -> None:
+    tool_use = {"type": "tool_use", "id": "c1", "name": "f", "input": {}}
+    abandoned = AIMessage([{"type": "text", "text": "Let me look."}, tool_use],
+                          tool_calls=[{"name": "f", "args": {}, "id": "c1"}])
+    half = AIMessage("Two calls.", tool_calls=[{"name": "g", "args": {}, "id": "c2"}],
+                     invalid_tool_calls=[{"name": "h", "args": "{oops", "id": "c3", "error": "bad JSON"}])
+    raw = AIMessage("Calling.", additional_kwargs={"tool_calls": [
+        {"id": "c4", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+    written = [HumanMessage("q"), abandoned, HumanMessage("q2"), half,
+               ToolMessage("h failed", tool_call_id="c3", status="error"), raw, HumanMessage("q3")]
+    history = SessionChatMessageHistory(memory_store, "calls")
+    history.add_messages(written)
+    assert raw.tool_calls  # langchain-core parsed the raw calls
+    read = history.messages
+    # The unanswered call is left out, and so is the content block standing for it.
+    assert read[1] == AIMessage([{"type": "text", "text": "Let me look."}])
+    # Of two calls, the answered invalid one stays, with its error.
+    assert read[3] == AIMessage("Two calls.", invalid_tool_calls=[
+        {"name": "h", "args": "{oops", "id": "c3", "error": "bad JSON"}])
+    assert read[4] == written[4]
+    # langchain-openai's raw calls no longer match the message: they would bring the
+    # call back, so they are left out.
+    assert read[5] == AIMessage("Calling.")
+    assert read[5].tool_calls == []
+    assert read[6:] == [HumanMessage("q3")]
+    # Reading and writing back changes nothing stored.
+    stored = memory_store.get("calls")
+    history.messages = read
+    assert memory_store.get("calls") == stored
+    assert [from_canonical(m) for m in stored] == written
 
 
 def test_window(framework_store: sessions.Session) -> None:
@@ -345,10 +471,19 @@ def test_constructor_checks_its_arguments(memory_store: sessions.Session) -> Non
     assert "limit=3" in repr(SessionChatMessageHistory(memory_store, "x", limit=3))
 
 
-def test_unreadable_stored_message_is_a_corrupt_record(memory_store: sessions.Session) -> None:
-    memory_store.append("corrupt", [{"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}}])
+def _envelope(store: sessions.Session, session_id: str) -> None:
+    """Store a record no LangChain reader may take for a message: an encrypted one."""
+    sessions.with_encryption(store, bytes(16)).append(session_id, [{"role": "user", "content": "secret"}])
+
+
+def test_a_record_that_is_no_message_is_a_corrupt_record(memory_store: sessions.Session) -> None:
+    _envelope(memory_store, "corrupt")
+    history = SessionChatMessageHistory(memory_store, "corrupt")
     with pytest.raises(sessions.CorruptRecordError):
-        SessionChatMessageHistory(memory_store, "corrupt").messages  # noqa: B018
+        history.messages  # noqa: B018
+    with pytest.raises(sessions.CorruptRecordError):
+        history.messages = [HumanMessage("x")]
+    assert len(memory_store.get("corrupt")) == 1
 
 
 # -- async never blocks the event loop -------------------------------------------------------------
@@ -494,11 +629,13 @@ def test_chain_with_a_tool_call_exchange(framework_store: sessions.Session) -> N
         )
     first = chain.invoke([HumanMessage("Weather in Oslo?")], config=_config("tools"))
     assert first.tool_calls[0]["id"] == "call_9"
+    # The call's result goes into the history, so the next turn sees the whole exchange.
     result = ToolMessage("-3 °C", tool_call_id="call_9", name="weather")
-    chain.invoke([result], config=_config("tools"))
+    SessionChatMessageHistory(framework_store, "tools").add_messages([result])
+    chain.invoke([HumanMessage("So?")], config=_config("tools"))
 
     stored = framework_store.get("tools")
-    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "user", "assistant"]
     assert stored[1]["content"] is None
     assert stored[1]["tool_calls"] == [
         {"id": "call_9", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
@@ -518,6 +655,8 @@ def test_fast_construction_builds_what_validation_builds(monkeypatch: pytest.Mon
 
     assert adapter._fast_path, "the self-check disabled fast construction on this langchain-core"
     stored = [_json_copy(to_canonical(m)) for m in EVERY_KIND] + [_json_copy(m) for m in ALL_SHAPES]
+    stored += [_json_copy(m) for m, _ in STORED_READS]
+    stored += [{"role": "assistant", "content": None, "tool_calls": calls} for calls in FOREIGN_CALLS]
     fast = [from_canonical(m) for m in stored]
     monkeypatch.setattr(adapter, "_fast_path", False)
     validated = [from_canonical(m) for m in stored]
@@ -562,7 +701,7 @@ def test_long_reads_pause_the_collector_only_while_converting(memory_store: sess
         assert not gc.isenabled()  # a caller's choice is left alone
     finally:
         gc.enable()
-    memory_store.append("long", [{"role": "user", "content": "x", NAMESPACE: {"from_the_future": 1}}])
+    _envelope(memory_store, "long")
     with pytest.raises(sessions.CorruptRecordError):
         history.messages  # noqa: B018
     assert gc.isenabled()
@@ -607,3 +746,81 @@ def test_the_history_itself_warns_nothing(memory_store: sessions.Session) -> Non
         history.add_messages([HumanMessage("hi")])
         assert history.messages == [HumanMessage("hi")]
         history.clear()
+
+
+# -- any stored message -----------------------------------------------------------------------------
+
+_text = st.text(max_size=4)
+_any = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), _text, st.lists(st.integers(0, 2), max_size=2),
+                 st.fixed_dictionaries({"k": _text}))
+_part = st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "text": _text}),
+    st.fixed_dictionaries({"type": st.just("text"), "text": _text, "id": _text}),
+    st.fixed_dictionaries({"type": st.just("image_url"), "image_url": st.one_of(
+        _text, st.fixed_dictionaries({"url": _text}, optional={"detail": st.sampled_from(["low", "x"])}))}),
+    st.fixed_dictionaries({"type": st.just("input_audio"), "input_audio": st.fixed_dictionaries(
+        {"data": _text, "format": st.sampled_from(["wav", "ogg"])})}),
+    st.fixed_dictionaries({"type": st.just("file"), "file": st.fixed_dictionaries(
+        {}, optional={"file_id": _text, "file_data": _text, "filename": _text})}),
+    st.fixed_dictionaries({"type": st.sampled_from(["refusal", "thinking", "reasoning", "video", "tool_use"]),
+                           "id": st.sampled_from(["c1", "c2"])}, optional={"refusal": _text, "url": _text}),
+)
+_call = st.one_of(
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c2", "", 7, None, [1]]), "type": st.just("function"),
+                           "function": st.fixed_dictionaries({}, optional={
+                               "name": st.sampled_from(["f", "", None, 3]),
+                               "arguments": st.sampled_from(["{}", '{"a":1}', "[1]", "{", "", None])})},
+                          optional={"index": st.integers(0, 2)}),
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c3"]), "type": st.just("custom"),
+                           "custom": st.fixed_dictionaries({"name": st.just("g"), "input": _text})}),
+    st.fixed_dictionaries({"id": st.sampled_from(["c1", "c4"])},
+                          optional={"type": st.sampled_from(["mcp", 5])}),
+)
+_namespace = st.one_of(_any, st.fixed_dictionaries({}, optional={
+    "content": st.one_of(_any, st.lists(st.one_of(
+        st.integers(-1, 3), _any, st.fixed_dictionaries({"text": st.integers(0, 2)}),
+        st.fixed_dictionaries({"block": st.one_of(_part, _any)}, optional={
+            "part": st.integers(0, 2), "payload": st.sampled_from(["url", "text", "base64"])})), max_size=3)),
+    "invalid_tool_calls": st.one_of(_any, st.lists(st.one_of(st.none(), _text, st.integers()), max_size=3)),
+    "chat_role": st.one_of(_any, st.sampled_from(["critic", "assistant", "user", "system"])),
+    "status": st.one_of(_any, st.sampled_from(["error", "success"])),
+    "artifact": _any,
+    "usage_metadata": st.one_of(_any, st.fixed_dictionaries(
+        {"input_tokens": st.integers(0, 3), "output_tokens": st.integers(0, 3),
+         "total_tokens": st.integers(0, 6)},
+        optional={"input_token_details": st.one_of(
+            _any, st.fixed_dictionaries({"audio": st.integers(0, 2)}))})),
+    "additional_kwargs": st.one_of(_any, st.fixed_dictionaries({}, optional={
+        "tool_calls": st.lists(_call, max_size=2), "__openai_role__": st.just("developer"),
+        "canonical_extras": _any, "canonical_tool_calls": _any, "k": _any})),
+    "fields": st.one_of(_any, st.fixed_dictionaries(
+        {}, optional={"content": _any, "tag": _any, "type": _any})),
+    "response_metadata": _any,
+    "from_the_future": _any,
+}))
+_stored = st.builds(
+    lambda role, content, extra: {"role": role, "content": content, **extra},
+    st.sampled_from(["user", "system", "developer", "assistant", "tool", "function"]),
+    st.one_of(st.none(), _text, st.lists(_part, max_size=3)),
+    st.fixed_dictionaries({}, optional={
+        "name": st.one_of(st.none(), st.sampled_from(["alice", "bad name", ""])),
+        "id": _any, "tool_calls": st.lists(_call, max_size=3), "refusal": st.one_of(st.none(), _text),
+        "langchain": _namespace, "metadata": _any, "x_responses_only": st.booleans(),
+    }),
+).map(lambda m: {**m, "tool_call_id": "c1"} if m["role"] == "tool" else m)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_stored, max_size=6))
+def test_any_stored_history_reads_and_writes_back_unchanged(stored: list[dict[str, Any]]) -> None:
+    store = sessions.MemorySession()
+    store.append("any", stored)  # whatever a store accepts...
+    for message in store.get("any"):
+        once = from_canonical(message)  # ...reads,
+        again = to_canonical(once)  # is written as LangChain has it,
+        assert from_canonical(_json_copy(again)) == once  # and reads back the same.
+    history = SessionChatMessageHistory(store, "any")
+    read = history.messages
+    assert len(read) <= len(stored)
+    history.messages = read  # a read written back changes nothing
+    assert store.get("any") == [_json_copy(m) for m in stored]

@@ -9,33 +9,17 @@ from typing import Any
 import agents
 import openai
 import pytest
-from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 
 import sessions
 from adapters.openai_agents import AgentsSession, items_to_messages, messages_to_items
 from adapters.runner import Agent, Runner
 from sessions.view import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY, model_view
+from tests import agents_sdk
 from tests.chat_server import ChatServer, Reply, calls
 
 
-@pytest.fixture(autouse=True)
-def _no_tracing() -> None:
-    agents.set_tracing_disabled(True)  # traces would go to api.openai.com
-
-
-
-
-@agents.function_tool
-def get_weather(city: str) -> str:
-    """Weather in a city."""
-    return f"sunny in {city}"
-
-
 def sdk_agent(client: openai.AsyncOpenAI) -> agents.Agent[Any]:
-    return agents.Agent(
-        name="Assistant", instructions="Be helpful.", tools=[get_weather],
-        model=OpenAIChatCompletionsModel(model="test-model", openai_client=client),
-    )
+    return agents_sdk.sdk_agent(client, instructions="Be helpful.")
 
 
 TOOL_CALL = {"id": "call_1", "type": "function",
@@ -183,20 +167,31 @@ async def test_session_protocol_operations() -> None:
     assert isinstance(session, agents.memory.session.Session)
     assert await session.get_items() == []
     assert await session.pop_item() is None
-    items = [CONVERTIBLE[2], *CONVERTIBLE[5:8], FOREIGN[0]]
+    items = [CONVERTIBLE[2], FOREIGN[0], *CONVERTIBLE[5:11]]
     await session.add_items(copy.deepcopy(items))
-    assert store.count("p") == 3
+    assert store.count("p") == 6
     assert await session.get_items() == items
-    assert await session.get_items(limit=3) == items[-3:]
+    assert await session.get_items(limit=5) == items[-5:]
+    # A window never starts with results whose calls it cut off: it drops them.
+    assert await session.get_items(limit=3) == items[-1:]
     assert await session.get_items(limit=0) == []
-    assert await session.pop_item() == FOREIGN[0]
+    assert await session.pop_item() == CONVERTIBLE[10]
+    assert await session.pop_item() == CONVERTIBLE[9]
+    assert await session.pop_item() == CONVERTIBLE[8]
     # The last message holds three items: popping one puts the other two back.
     assert await session.pop_item() == CONVERTIBLE[7]
-    assert await session.get_items() == items[:3]
+    assert messages_to_items(store.get("p")) == items[:4]
     assert store.get("p")[-1]["tool_calls"] == [
         {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    # Reads are model input: the call still waiting for its result is not in them.
+    assert await session.get_items() == items[:3]
+    await session.add_items([CONVERTIBLE[8]])
     limited = AgentsSession(store, "p", session_settings=agents.SessionSettings(limit=1))
-    assert await limited.get_items() == [CONVERTIBLE[6]]
+    assert await limited.get_items() == []  # the result alone would answer no call
+    # The window cut the reasoning item off the message it produced: the message goes
+    # without its id, which the Responses API would tie to that reasoning.
+    without_id = {k: v for k, v in CONVERTIBLE[5].items() if k != "id"}
+    assert await limited.get_items(limit=3) == [without_id, CONVERTIBLE[6], CONVERTIBLE[8]]
     await session.clear_session()
     assert await session.get_items() == []
     assert store.info("p") is not None
@@ -225,10 +220,10 @@ async def test_cancelled_pop_item_completes() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     for _ in range(50):
-        if len(await session.get_items()) == 2:
+        if len(messages_to_items(store.get("c"))) == 2:
             break
         await asyncio.sleep(0.01)
-    assert await session.get_items() == CONVERTIBLE[5:7]
+    assert messages_to_items(store.get("c")) == CONVERTIBLE[5:7]
 
 
 async def test_streamed_agents_run_keeps_the_same_history(chat_server: ChatServer,

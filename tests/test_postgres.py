@@ -81,6 +81,24 @@ def test_connect_by_url_with_options(prefix: str) -> None:
             assert store.get(scheme) == [user(0)]
 
 
+async def test_several_servers_by_url_and_by_dsn(prefix: str) -> None:
+    """libpq multi-host: the first server is down, the store uses the next one."""
+    down = free_port()
+    for opened in (
+        sessions.connect(f"postgresql://postgres@/test?host=127.0.0.1,127.0.0.1&port={down},5432"
+                         f"&target_session_attrs=read-write&table_prefix={prefix}"),
+        sessions.connect(f"postgresql://postgres@127.0.0.1:{down}/test?port=5432&table_prefix={prefix}"),
+        sessions.PostgresSession(f"host=127.0.0.1,127.0.0.1 port={down},5432 user=postgres dbname=test "
+                                 "target_session_attrs=read-write", table_prefix=prefix),
+    ):
+        async with opened as store:
+            assert isinstance(store, sessions.PostgresSession)
+            store.append("s", [user(0)])
+            await store.aappend("s", [user(1)])
+    with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix) as store:
+        assert store.get("s") == [user(0), user(1)] * 3
+
+
 def test_settings_like_the_seed(prefix: str) -> None:
     with sessions.PostgresSession(host="127.0.0.1", port=5432, user="postgres", database="test",
                                   table_prefix=prefix) as store:
@@ -158,6 +176,43 @@ def test_schema_is_versioned_and_migrated_once_under_concurrency(prefix: str) ->
     assert sorted(stores[0].list_sessions()) == [f"s{i}" for i in range(6)]
     for store in stores:
         store.close()
+
+
+def test_the_messages_table_may_be_hash_partitioned_by_session(prefix: str) -> None:
+    """docs/scaling.md: tables made beforehand, partitioned, are used as they are, every
+    operation works, and a windowed read scans one partition."""
+    import psycopg
+    from psycopg import sql
+
+    messages = sql.Identifier(prefix + "messages")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL(
+            "CREATE TABLE {} (session_ref bigint NOT NULL, seq bigint NOT NULL, body json NOT NULL,"
+            " PRIMARY KEY (session_ref, seq)) PARTITION BY HASH (session_ref)").format(messages))
+        for n in range(4):
+            conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES WITH (MODULUS 4, REMAINDER {})")
+                         .format(sql.Identifier(f"{prefix}messages_{n}"), messages, sql.Literal(n)))
+    with sessions.PostgresSession(POSTGRES_URL, table_prefix=prefix) as store:
+        for n in range(12):
+            store.append(f"s{n}", [user(i) for i in range(5)])
+        assert store.pop("s0") == user(4)
+        store.replace("s1", [user(9)])
+        store.clear("s2")
+        store.delete("s3")
+        assert [store.count(f"s{n}") for n in range(5)] == [4, 1, 0, 0, 5]
+        assert store.get("s4", limit=2) == [user(3), user(4)]
+        assert sorted(store.list_sessions()) == sorted(f"s{n}" for n in range(12) if n != 3)
+        assert store.schema_version == 1
+        with psycopg.connect(POSTGRES_URL) as conn:
+            spread = [conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(f"{prefix}messages_{n}"))).fetchone() for n in range(4)]
+            assert all(row is not None and row[0] > 0 for row in spread), spread
+            plan = "\n".join(row[0] for row in conn.execute(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + store._sql["get_last"],
+                ("s4", 2)))
+        scanned = [line for line in plan.splitlines()
+                   if f"{prefix}messages_" in line and "never executed" not in line]
+        assert len(scanned) == 1, plan
 
 
 def test_newer_schema_is_refused(prefix: str) -> None:

@@ -9,13 +9,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
 import multiprocessing
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -27,6 +21,7 @@ import pytest
 
 import sessions
 from tests.backends import POSTGRES_URL, drop_postgres_tables, params, server_unavailable
+from tests.postgres_servers import PostgresServer, bindir
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -68,66 +63,17 @@ def test_processes_appending_to_one_session_lose_nothing(backend: object, tmp_pa
 # -- (b) a throwaway server stopped mid-run ------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """A PostgreSQL cluster in a temp dir, on a free loopback port."""
-
-    bindir: Path
-    datadir: Path
-    port: int
-    as_user: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _pg_ctl(self, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args],
-                       check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}"
-                   " -c fsync=off -c shared_buffers=16MB -c max_connections=30")
-        self._pg_ctl("-w", "-t", "30", "-l", str(self.datadir / "log"), "-o", options, "start")
-
-    def stop(self) -> None:
-        """The hard way: every server process exits at once, as in a crash."""
-        self._pg_ctl("-m", "immediate", "stop")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        server_unavailable("PostgreSQL binaries", "no /usr/lib/postgresql/*/bin/initdb")
-    bindir = Path(found[-1]).parent
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        as_user = ["runuser", "-u", "postgres", "--"]
-    datadir = Path(tempfile.mkdtemp(prefix="session-layer-pg-"))
-    if as_user:
-        shutil.chown(datadir, "postgres", "postgres")
-    started = None
+def server() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this module alone, on a free loopback port."""
+    programs = bindir()
+    if programs is None:
+        server_unavailable("PostgreSQL binaries", "no initdb found")
+    started = PostgresServer(programs)
     try:
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                        "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"],
-                       check=True, capture_output=True, timeout=120)
-        started = Server(bindir, datadir, _free_port(), as_user)
-        started.start()
-        yield started
+        yield started.initdb().start()
     finally:
-        if started is not None:
-            with contextlib.suppress(subprocess.CalledProcessError):
-                started.stop()
-        shutil.rmtree(datadir, ignore_errors=True)
+        started.remove()
 
 
 @dataclass
@@ -170,7 +116,7 @@ def check_history(store: sessions.PostgresSession, run: Run) -> None:
     assert store.count("outage") == len(got)
 
 
-def test_server_stopped_mid_run_sync(server: Server) -> None:
+def test_server_stopped_mid_run_sync(server: PostgresServer) -> None:
     store = sessions.PostgresSession(server.url, table_prefix=f"t{uuid.uuid4().hex[:8]}_",
                                      connect_timeout=1, max_size=2)
     run = Run()
@@ -192,7 +138,7 @@ def test_server_stopped_mid_run_sync(server: Server) -> None:
     thread.start()
     try:
         _wait_for(lambda: len(run.acked) >= 30, "appends before the outage")
-        server.stop()
+        server.kill()  # every server process at once, as in a crash
         run.phase = "down"
         failed_before = len(run.failed)
         _wait_for(lambda: len(run.failed) >= failed_before + 2, "failures during the outage")
@@ -217,7 +163,7 @@ def test_server_stopped_mid_run_sync(server: Server) -> None:
     store.close()
 
 
-async def test_server_stopped_mid_run_async(server: Server) -> None:
+async def test_server_stopped_mid_run_async(server: PostgresServer) -> None:
     store = sessions.PostgresSession(server.url, table_prefix=f"t{uuid.uuid4().hex[:8]}_",
                                      connect_timeout=1, max_size=2)
     run = Run()
@@ -238,7 +184,7 @@ async def test_server_stopped_mid_run_async(server: Server) -> None:
     task = asyncio.create_task(writer())
     try:
         await _await_for(lambda: len(run.acked) >= 30, "appends before the outage")
-        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.kill)
         run.phase = "down"
         failed_before = len(run.failed)
         await _await_for(lambda: len(run.failed) >= failed_before + 2, "failures during the outage")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sessions
 from sessions.view import (
     RESPONSES_ITEMS_KEY,
     RESPONSES_ONLY_KEY,
@@ -181,6 +182,28 @@ def test_rewrite_keeps_what_the_view_left_out() -> None:
         USER, edited, *stored[1:]]
     # Writing nothing clears the viewed history.
     assert rewrite_view(stored, view, [], _same) == []
+
+
+def test_rewrite_of_a_window_never_touches_what_lies_before_it() -> None:
+    stored = [USER, ANSWER, {"role": "user", "content": "second"}, REASONING, ANSWER]
+    view = ModelView.of(stored, limit=3)
+    assert view.start == 2 and view.messages == [stored[2], ANSWER]
+    edited = {"role": "user", "content": "edited"}
+    assert rewrite_view(stored, view, [edited, ANSWER], _same) == [USER, ANSWER, edited, REASONING, ANSWER]
+    assert rewrite_view(stored, view, [], _same) == [USER, ANSWER]
+
+
+def test_a_record_that_is_no_message_is_corrupt() -> None:
+    envelope = {"envelope": {"v": 1, "alg": "gzip", "data": "H4sI"}}
+    with pytest.raises(sessions.CorruptRecordError, match="wrapper"):
+        model_view([USER, envelope])
+
+
+def test_an_assistant_of_empty_text_parts_says_nothing() -> None:
+    empty = {"role": "assistant", "content": [{"type": "text", "text": ""}]}
+    assert model_view([USER, empty, USER]) == [USER, USER]
+    talk = {"role": "assistant", "content": [{"type": "text", "text": ""}], "tool_calls": [CALL]}
+    assert model_view([talk]) == []
 
 
 def test_rewrite_keeps_the_unrepaired_stored_message() -> None:

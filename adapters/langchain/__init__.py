@@ -1,6 +1,18 @@
-"""LangChain over the session layer: a ``BaseChatMessageHistory`` and message conversion.
+"""LangChain over the session layer: agent middleware, a chat history, message conversion.
 
-Needs the ``langchain`` extra (``langchain-core >= 1.0``)::
+Needs the ``langchain`` extra. LangChain 1.x agents keep their conversation in the
+store through :class:`SessionHistoryMiddleware` (``langchain >= 1.3``)::
+
+    from langchain.agents import create_agent
+    from adapters.langchain import SessionHistoryMiddleware
+
+    agent = create_agent(model, tools, middleware=[SessionHistoryMiddleware(store)])
+    agent.invoke({"messages": [("user", "Hi")]}, {"configurable": {"session_id": "user-alice"}})
+
+LCEL chains use the legacy path, :class:`SessionChatMessageHistory` (a
+``BaseChatMessageHistory``; only ``langchain-core`` is needed). langchain-core deprecates
+``RunnableWithMessageHistory`` since 1.3.3 and ``BaseChatMessageHistory`` since 1.6.4;
+both go in 2.0::
 
     from langchain_core.runnables.history import RunnableWithMessageHistory
     from adapters.langchain import session_history_factory
@@ -31,7 +43,16 @@ equal (``==``) to the originals:
 * Keys of a canonical message that LangChain has no field for (written by another
   framework, e.g. ``metadata`` or another framework's namespace) are read into
   ``additional_kwargs["canonical_extras"]`` and written back from there as top-level
-  keys, so they survive a LangChain read and write.
+  keys, so they survive a LangChain read and write. Tool calls LangChain cannot hold
+  exactly (custom calls, read as langchain-openai reads them; other call types) ride in
+  ``additional_kwargs["canonical_tool_calls"]`` and are written back while unchanged.
+
+Readers are total: every message a store accepts reads, whichever framework wrote or
+rewrote it. The ``"langchain"`` key is a cache of LangChain's exact form, used part by
+part while it still matches the message in meaning and dropped (never an error) once
+another framework has rewritten the message. :class:`SessionChatMessageHistory` hands a
+model the *model view* of the history (:func:`sessions.model_view`) and writes back only
+what LangChain changed (``docs/fidelity.md``).
 
 Message chunks are stored as the message they complete
 (``langchain_core.messages.message_chunk_to_message``). ``RemoveMessage`` and other
@@ -39,6 +60,8 @@ message classes have no canonical form and raise :class:`InvalidMessageError`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from sessions._errors import MissingDependencyError
 
@@ -52,11 +75,25 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
 from ._convert import EXTRAS_KEY, NAMESPACE, from_canonical, to_canonical
 from ._history import SessionChatMessageHistory, session_history_factory
 
+if TYPE_CHECKING:
+    from ._middleware import SessionHistoryMiddleware
+
 __all__ = [
     "EXTRAS_KEY",
     "NAMESPACE",
     "SessionChatMessageHistory",
+    "SessionHistoryMiddleware",
     "from_canonical",
     "session_history_factory",
     "to_canonical",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware needs the langchain package, which imports LangGraph: imported on
+    # first use, so the history and the converters work with langchain-core alone.
+    if name == "SessionHistoryMiddleware":
+        from ._middleware import SessionHistoryMiddleware
+
+        return SessionHistoryMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

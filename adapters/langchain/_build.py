@@ -37,7 +37,8 @@ def invalid_call(name: Any, args: Any, call_id: Any, error: str | None) -> Any:
     return {"type": "invalid_tool_call", "id": call_id, "name": name, "args": args, "error": error}
 
 
-def _optional_str(value: object) -> bool:
+def optional_str(value: object) -> bool:
+    """True for ``None`` or a ``str``."""
     return value is None or type(value) is str
 
 
@@ -64,16 +65,16 @@ _FAST_CHECKS: dict[str, Callable[[Any], bool]] = {
         type(v) is list and all(type(i) is str or type(i) is dict for i in v)),
     "additional_kwargs": lambda v: type(v) is dict and "tool_calls" not in v,
     "response_metadata": lambda v: type(v) is dict,
-    "name": _optional_str,
-    "id": _optional_str,
+    "name": optional_str,
+    "id": optional_str,
     "tool_call_id": lambda v: type(v) is str,
     "status": lambda v: v in ("success", "error"),
     "artifact": lambda v: True,
     "role": lambda v: type(v) is str,
     "tool_calls": lambda v: all(
-        type(c["name"]) is str and type(c["args"]) is dict and _optional_str(c["id"]) for c in v),
+        type(c["name"]) is str and type(c["args"]) is dict and optional_str(c["id"]) for c in v),
     "invalid_tool_calls": lambda v: all(
-        _optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
+        optional_str(c[k]) for c in v for k in ("name", "args", "id", "error")),
     "usage_metadata": _usage_ok,
 }
 

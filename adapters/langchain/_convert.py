@@ -23,7 +23,7 @@ from langchain_core.messages.tool import tool_call
 from sessions._errors import InvalidMessageError
 from sessions._message import Message
 
-from ._build import DEVELOPER_MARK, build, invalid_call
+from ._build import DEVELOPER_MARK, build, invalid_call, optional_str
 
 __all__ = ["EXTRAS_KEY", "NAMESPACE", "from_canonical", "to_canonical"]
 
@@ -32,6 +32,14 @@ NAMESPACE = "langchain"
 
 EXTRAS_KEY = "canonical_extras"
 """``additional_kwargs`` key holding canonical keys LangChain has no field for."""
+
+TOOL_CALLS_KEY = "canonical_tool_calls"
+"""``additional_kwargs`` key of an ``AIMessage`` holding the canonical tool calls its
+tool calls stand for when writing them back would not give them again (custom calls,
+other call types, extra keys); each is written back while its call is unchanged."""
+
+CUSTOM_INPUT = "__arg1"
+"""The argument holding a custom tool call's input (as langchain-openai reads one)."""
 
 # ChatMessage roles stored under their own name; any other role is stored as "user".
 _CHAT_ROLES = frozenset({"system", "developer", "user", "assistant"})
@@ -44,16 +52,23 @@ _KNOWN_KEYS = {
     "assistant": _COMMON_KEYS | {"tool_calls", *_ASSISTANT_FIELDS},
     "tool": _COMMON_KEYS | {"tool_call_id"},
 }
-_NAMESPACE_KEYS = frozenset({
-    "additional_kwargs", "response_metadata", "usage_metadata", "status", "artifact",
-    "invalid_tool_calls", "chat_role", "fields", "content",
-})
 _ROLE_OF: dict[type[BaseMessage], str] = {
     HumanMessage: "user",
     AIMessage: "assistant",
     ToolMessage: "tool",
     FunctionMessage: "function",
 }
+_CLASS_OF: dict[str, type[BaseMessage]] = {
+    "user": HumanMessage,
+    "assistant": AIMessage,
+    "system": SystemMessage,
+    "developer": SystemMessage,
+    "tool": ToolMessage,
+    "function": FunctionMessage,
+}
+# Fields a namespace's extra pydantic fields must not override.
+_CLASSES: tuple[type[BaseMessage], ...] = (*_CLASS_OF.values(), ChatMessage)
+_FIELD_NAMES = {cls: frozenset(cls.model_fields) for cls in _CLASSES}
 _NO_NAMESPACE: dict[str, Any] = {}
 
 
@@ -171,6 +186,36 @@ def _tool_call_to_canonical(call: Any, *, invalid: bool) -> dict[str, Any]:
             "function": {"name": call.get("name"), "arguments": arguments}}
 
 
+def _same_call(call: Any, original: Any) -> bool:
+    """True if ``call`` (LangChain's) is what reading ``original`` (canonical) gives."""
+    read: Any = _read_call(original)[0]
+    return bool(read["type"] == call.get("type", "tool_call") and read["id"] == call.get("id")
+                and read["name"] == call.get("name") and read["args"] == call.get("args"))
+
+
+def _calls_to_canonical(message: AIMessage, kept: Any) -> list[dict[str, Any]]:
+    """The canonical tool calls of ``message``: a kept original for every call that is
+    still what it was read from, a custom call for langchain-openai's form of one."""
+    originals = [c for c in kept if type(c) is dict] if type(kept) is list else []
+    custom = _custom_blocks(message.content)
+    calls = []
+    valid = len(message.tool_calls)
+    for position, call in enumerate((*message.tool_calls, *message.invalid_tool_calls)):
+        call_id = call.get("id")
+        found = next((i for i, o in enumerate(originals)
+                      if _call_id(o) == call_id and _same_call(call, o)), None)
+        args: Any = call.get("args")
+        if found is not None:
+            calls.append(originals.pop(found))
+        elif position < valid and call_id in custom and list(args) == [CUSTOM_INPUT] \
+                and type(args[CUSTOM_INPUT]) is str:
+            calls.append({"id": call_id, "type": "custom",
+                          "custom": {"name": call.get("name"), "input": args[CUSTOM_INPUT]}})
+        else:
+            calls.append(_tool_call_to_canonical(call, invalid=position >= valid))
+    return calls
+
+
 def to_canonical(message: BaseMessage) -> Message:
     """Convert a LangChain message to a canonical message (a Chat Completions dict).
 
@@ -216,15 +261,19 @@ def to_canonical(message: BaseMessage) -> Message:
     if rebuild is not None:
         namespace["content"] = rebuild
     canonical["content"] = content
-    if message.name is not None:
+    if message.name is not None and (message.name or not isinstance(message, FunctionMessage)):
         canonical["name"] = message.name
     if message.id is not None:
         canonical["id"] = message.id
 
     if isinstance(message, AIMessage):
-        calls = [_tool_call_to_canonical(c, invalid=False) for c in message.tool_calls]
+        if TOOL_CALLS_KEY in additional:
+            kept = additional[TOOL_CALLS_KEY]
+            additional = {k: v for k, v in additional.items() if k != TOOL_CALLS_KEY}
+        else:
+            kept = None
+        calls = _calls_to_canonical(message, kept) if message.tool_calls or message.invalid_tool_calls else []
         if message.invalid_tool_calls:
-            calls += [_tool_call_to_canonical(c, invalid=True) for c in message.invalid_tool_calls]
             namespace["invalid_tool_calls"] = [c.get("error") for c in message.invalid_tool_calls]
         if calls:
             canonical["tool_calls"] = calls
@@ -253,7 +302,10 @@ def to_canonical(message: BaseMessage) -> Message:
     if namespace:
         canonical[NAMESPACE] = namespace
     if extras:
-        clash = sorted(k for k in extras if k in canonical or k in _KNOWN_KEYS.get(role, _COMMON_KEYS))
+        # An id or name LangChain cannot hold (not a str) travels here; nothing else the
+        # message has fields for may.
+        clash = sorted(k for k in extras if k in canonical or (
+            k in _KNOWN_KEYS.get(role, _COMMON_KEYS) and k not in ("id", "name")))
         if clash:
             raise InvalidMessageError(
                 f"additional_kwargs[{EXTRAS_KEY!r}] repeats message fields: {', '.join(clash)}"
@@ -263,147 +315,293 @@ def to_canonical(message: BaseMessage) -> Message:
 
 
 # -- canonical -> LangChain ----------------------------------------------------------------
+#
+# Reading is total: every message a store accepts reads as a LangChain message. The
+# namespace is a cache of LangChain's exact form; each of its parts is used only while it
+# still matches the message (another framework may have rewritten the message since), and
+# dropped otherwise: the canonical message wins.
 
 
-def _rebuild_content(parts: Any, entries: Any) -> list[Any]:
-    if type(entries) is not list or type(parts) is not list:
-        raise InvalidMessageError(f"{NAMESPACE}.content does not match the message's content")
-    content: list[Any] = []
+def _as_parts(content: Any) -> list[Any] | None:
+    """The content parts ``content`` means: a string is one text part, nothing is none."""
+    if type(content) is list:
+        return content
+    if content is None or content == "":
+        return []
+    if type(content) is str:
+        return [{"type": "text", "text": content}]
+    if type(content) is tuple:
+        return list(content)
+    return None
+
+
+def _rebuild_content(content: Any, entries: Any) -> list[Any] | None:
+    """The exact LangChain content, or None if ``entries`` no longer match ``content``.
+
+    They match when the rebuilt list converts to the message's parts again (a string
+    counts as one text part, ``None`` and ``""`` as no parts).
+    """
+    parts = _as_parts(content)
+    if parts is None or type(entries) is not list:
+        return None
+    rebuilt: list[Any] = []
     try:
         for entry in entries:
             if type(entry) is int:
-                content.append(parts[entry])
-            elif "text" in entry:
-                content.append(parts[entry["text"]]["text"])
-            elif "part" in entry:
-                block = dict(entry["block"])
-                if "payload" in entry:
-                    block[entry["payload"]] = _payload(parts[entry["part"]], whole="whole" in entry)
-                content.append(block)
+                rebuilt.append(parts[entry])
+            elif type(entry) is not dict:
+                return None
+            elif "block" in entry:
+                block = entry["block"]
+                if type(block) is not dict:
+                    return None
+                if "part" in entry:
+                    block = dict(block)
+                    if "payload" in entry:
+                        block[entry["payload"]] = _payload(parts[entry["part"]], whole="whole" in entry)
+                rebuilt.append(block)
             else:
-                content.append(entry["block"])
-    except (KeyError, IndexError, TypeError, AttributeError) as error:
-        raise InvalidMessageError(
-            f"{NAMESPACE}.content does not match the message's content ({error!r})"
-        ) from None
-    return content
+                text = parts[entry["text"]]["text"]
+                if type(text) is not str:
+                    return None
+                rebuilt.append(text)
+        converted = _convert_content(rebuilt)[0]
+    except (KeyError, IndexError, TypeError, AttributeError, InvalidMessageError):
+        return None
+    return rebuilt if converted == parts else None
 
 
-def _tool_calls_from_canonical(
-    calls: Any, errors: list[Any] | None
-) -> tuple[list[Any], list[Any]]:
-    if type(calls) is not list or any(type(call) is not dict for call in calls):
-        raise InvalidMessageError("'tool_calls' must be a list of dicts")
-    if errors is not None and (type(errors) is not list or len(errors) > len(calls)):
-        raise InvalidMessageError(f"{NAMESPACE}.invalid_tool_calls does not match 'tool_calls'")
+def _call_id(call: dict[str, Any]) -> str | None:
+    value = call.get("id")
+    return value if type(value) is str else None
+
+
+def _in_written_form(call: dict[str, Any]) -> bool:
+    """True if ``call`` has exactly the keys :func:`to_canonical` writes for a call."""
+    body = call.get("function")
+    return (len(call) == 3 and "type" in call and "id" in call and optional_str(call["id"])
+            and type(body) is dict and len(body) == 2 and "name" in body and "arguments" in body)
+
+
+def _read_call(call: Any) -> tuple[Any, bool]:
+    """The LangChain tool call closest to a canonical one: (a ``ToolCall`` or an
+    ``InvalidToolCall``, whether writing it back gives ``call`` again in meaning)."""
+    if type(call) is not dict:
+        return invalid_call(None, json.dumps(call, ensure_ascii=False), None, "not a tool call"), False
+    call_id = _call_id(call)
+    kind = call.get("type", "function")
+    body = call.get(kind) if type(kind) is str else None
+    if kind == "custom" and type(body) is dict and type(body.get("name")) is str \
+            and type(body.get("input")) is str:
+        # As langchain-openai reads a custom tool call: its one string input as ``__arg1``.
+        return tool_call(name=body["name"], args={CUSTOM_INPUT: body["input"]}, id=call_id), False
+    if kind != "function" or type(body) is not dict:
+        return invalid_call(None, json.dumps(call, ensure_ascii=False), call_id,
+                            f"unsupported tool call type {kind!r}"), False
+    name, arguments = body.get("name"), body.get("arguments")
+    exact = _in_written_form(call)
+    try:
+        args = json.loads(arguments) if arguments else {}
+    except (TypeError, ValueError):
+        args = None
+    if type(args) is dict and type(name) is str:
+        # Written back as json.dumps(args): the same JSON value, so the same meaning.
+        return tool_call(name=name, args=args, id=call_id), exact and bool(arguments)
+    error = "arguments are not a JSON object" if type(name) is str else "the call has no name"
+    return invalid_call(name if type(name) is str else None, arguments if type(arguments) is str else None,
+                        call_id, error), exact and optional_str(name) and optional_str(arguments)
+
+
+def _errors_of(calls: list[Any], errors: Any) -> list[Any] | None:
+    """The namespace's errors of the invalid calls at the end of ``calls``, if they still fit."""
+    if type(errors) is not list or not errors or len(errors) > len(calls) \
+            or not all(optional_str(error) for error in errors):
+        return None
+    for call in calls[len(calls) - len(errors):]:
+        body = call.get("function") if type(call) is dict else None
+        if type(body) is not dict or call.get("type") != "function" \
+                or not (optional_str(body.get("name")) and optional_str(body.get("arguments"))):
+            return None  # not what to_canonical writes for an invalid call
+    return errors
+
+
+def _custom_blocks(content: Any) -> dict[str, Any]:
+    """langchain-openai's ``custom_tool_call`` content blocks of a message, by call id."""
+    if type(content) is not list:
+        return {}
+    return {block["call_id"]: block for block in content if type(block) is dict
+            and block.get("type") == "custom_tool_call" and type(block.get("call_id")) is str}
+
+
+def _tool_calls_from_canonical(calls: list[Any], errors: Any, content: Any,
+                               ) -> tuple[list[Any], list[Any], list[Any]]:
+    """(tool calls, invalid tool calls, the canonical calls they stand for but do not give
+    back when written, in the order of the first two)."""
+    errors = _errors_of(calls, errors)
     split = len(calls) - len(errors) if errors is not None else len(calls)
     valid: list[Any] = []
     invalid: list[Any] = []
+    inexact: tuple[list[Any], list[Any]] = ([], [])
+    custom: dict[str, Any] | None = None
     for position, call in enumerate(calls):
-        function = call.get("function")
-        if type(function) is not dict:
-            invalid.append(invalid_call(None, json.dumps(call, ensure_ascii=False), call.get("id"),
-                                         f"unsupported tool call type {call.get('type')!r}"))
-            continue
-        name, arguments = function.get("name"), function.get("arguments")
         if position >= split:
-            invalid.append(invalid_call(name, arguments, call.get("id"), errors[position - split]))  # type: ignore[index]
+            body = call["function"]
+            invalid.append(invalid_call(body.get("name"), body.get("arguments"), _call_id(call),
+                                        errors[position - split]))
+            if not _in_written_form(call):
+                inexact[1].append(call)
             continue
-        try:
-            args = json.loads(arguments) if arguments else {}
-        except (TypeError, ValueError):
-            args = None
-        if type(args) is dict and type(name) is str:
-            valid.append(tool_call(name=name, args=args, id=call.get("id")))
-        else:
-            invalid.append(invalid_call(name, arguments if type(arguments) is str else None,
-                                         call.get("id"), "arguments are not a JSON object"))
-    return valid, invalid
+        read, exact = _read_call(call)
+        is_valid = read["type"] == "tool_call"
+        if not exact and is_valid and call.get("type") == "custom":
+            if custom is None:
+                custom = _custom_blocks(content)
+            exact = read["id"] in custom and len(call) == 3 and len(call["custom"]) == 2
+        (valid if is_valid else invalid).append(read)
+        if not exact:
+            inexact[0 if is_valid else 1].append(call)
+    return valid, invalid, inexact[0] + inexact[1]
+
+
+def _usage(value: Any) -> bool:
+    """True if ``value`` may stand as an AIMessage's usage_metadata (validation checks
+    the rest)."""
+    return type(value) is dict and type(value.get("input_tokens")) is int \
+        and type(value.get("output_tokens")) is int and type(value.get("total_tokens")) is int
+
+
+def _current_additional(namespace: dict[str, Any], role: Any, calls: Any) -> dict[str, Any]:
+    """The namespace's ``additional_kwargs``, without what no longer matches the message."""
+    kept = namespace.get("additional_kwargs")
+    if type(kept) is not dict:
+        return {}
+    additional = dict(kept)
+    additional.pop(EXTRAS_KEY, None)
+    additional.pop(TOOL_CALLS_KEY, None)
+    if role == "system":
+        additional.pop(DEVELOPER_MARK, None)
+    raw = additional.get("tool_calls")
+    if raw is not None and role == "assistant":
+        # langchain-openai's raw tool calls; LangChain parses them when a message has no
+        # tool calls of its own, so they must be the message's calls (in any order).
+        ids = [c.get("id") if type(c) is dict else None for c in calls or ()]
+        if type(raw) is not list or len(raw) != len(ids) \
+                or not all(type(c) is dict and c.get("id") in ids for c in raw):
+            del additional["tool_calls"]
+    return additional
+
+
+def _chat_role(namespace: dict[str, Any], message: Message, role: Any) -> str | None:
+    """A ``ChatMessage``'s own role, if the message is still what that ChatMessage wrote."""
+    chat_role = namespace.get("chat_role")
+    if type(chat_role) is not str or (chat_role if chat_role in _CHAT_ROLES else "user") != role:
+        return None
+    if message.get("tool_calls") or message.get("refusal") or message.get("function_call"):
+        return None  # a ChatMessage holds none of these
+    return chat_role
 
 
 def from_canonical(message: Message) -> BaseMessage:
     """Convert a canonical message to the LangChain message it stands for.
 
     A message written by :func:`to_canonical` comes back equal to the original; one
-    written by another framework becomes the natural LangChain message (Chat
-    Completions content parts are valid LangChain content as they are), with keys
-    LangChain has no field for in ``additional_kwargs["canonical_extras"]``. Raises
-    :class:`InvalidMessageError` if the message cannot be read.
+    written or rewritten by another framework becomes the closest LangChain message
+    (Chat Completions content parts are valid LangChain content as they are), with keys
+    LangChain has no field for in ``additional_kwargs["canonical_extras"]`` and tool
+    calls it cannot hold exactly in ``additional_kwargs["canonical_tool_calls"]``. What
+    the ``"langchain"`` key keeps is used only while it still matches the message.
+
+    Every message a store accepts can be read; raises :class:`InvalidMessageError` only
+    for what no store accepts (not a dict, no canonical role).
     """
     if type(message) is not dict:
         raise InvalidMessageError(f"expected a canonical message (a dict), got {type(message).__name__}")
     role = message.get("role")
+    if role not in _CLASS_OF:
+        raise InvalidMessageError(f"role {role!r} has no LangChain message class")
     namespace = message.get(NAMESPACE)
-    if namespace is None:
-        namespace = _NO_NAMESPACE
-    elif type(namespace) is not dict:
-        raise InvalidMessageError(f"{NAMESPACE!r} must be a dict, not {type(namespace).__name__}")
-    elif not namespace.keys() <= _NAMESPACE_KEYS:
-        unknown = ", ".join(sorted(set(namespace) - _NAMESPACE_KEYS))
-        raise InvalidMessageError(f"{NAMESPACE!r} holds keys this version does not know: {unknown}")
+    if type(namespace) is not dict or not namespace:
+        return _read(message, role, _NO_NAMESPACE)
+    try:
+        return _read(message, role, namespace)
+    except InvalidMessageError:
+        # A namespace LangChain itself would not have written (another framework's
+        # edit, a damaged value): the canonical message alone.
+        return _read(message, role, _NO_NAMESPACE)
+
+
+def _read(message: Message, role: str, namespace: dict[str, Any]) -> BaseMessage:
     content = message.get("content")
-    if "content" in namespace:
-        content = _rebuild_content(content, namespace["content"])
-    elif content is None:
-        content = ""
-    kwargs: dict[str, Any] = {"content": content}
-    # additional_kwargs: what the namespace kept, plus what the message says in its own keys.
-    additional: dict[str, Any] = {}
-    if "additional_kwargs" in namespace:
-        additional.update(namespace["additional_kwargs"])
-    known = _KNOWN_KEYS.get(role, _COMMON_KEYS)  # type: ignore[arg-type]
-    if not message.keys() <= known:
-        additional[EXTRAS_KEY] = {k: v for k, v in message.items() if k not in known}
-    name = message.get("name")
-    if name is not None:
-        kwargs["name"] = name
-    message_id = message.get("id")
-    if message_id is not None:
-        kwargs["id"] = message_id
+    calls = message.get("tool_calls") if role == "assistant" else None
+    if type(calls) is not list:
+        calls = list(calls) if type(calls) is tuple else None
     if namespace:
-        if "response_metadata" in namespace:
-            kwargs["response_metadata"] = namespace["response_metadata"]
-        if "fields" in namespace:
-            kwargs.update(namespace["fields"])
+        if "content" in namespace:
+            rebuilt = _rebuild_content(content, namespace["content"])
+            if rebuilt is not None:
+                content = rebuilt
+        additional = _current_additional(namespace, role, calls)
+    else:
+        additional = {}
+    kwargs: dict[str, Any] = {"content": "" if content is None else content}
+    known = _KNOWN_KEYS.get(role, _COMMON_KEYS)
+    extras = None
+    if not message.keys() <= known:
+        extras = {k: v for k, v in message.items() if k not in known}
+    name = message.get("name")
+    if type(name) is str:
+        kwargs["name"] = name
+    elif name is not None:
+        extras = {**(extras or {}), "name": name}
+    message_id = message.get("id")
+    if type(message_id) is str or (type(message_id) is int):
+        kwargs["id"] = message_id  # an int id becomes its text, as validation does
+    elif message_id is not None:
+        extras = {**(extras or {}), "id": message_id}
+    if namespace:
+        metadata = namespace.get("response_metadata")
+        if type(metadata) is dict:
+            kwargs["response_metadata"] = metadata
+    chat_role = _chat_role(namespace, message, role) if "chat_role" in namespace else None
 
     cls: type[BaseMessage]
-    if "chat_role" in namespace:
+    if chat_role is not None:
         cls = ChatMessage
-        kwargs["role"] = namespace["chat_role"]
-    elif role == "user":
-        cls = HumanMessage
-    elif role == "assistant":
-        cls = AIMessage
-        for key in _ASSISTANT_FIELDS:
-            if key in message:
-                additional[key] = message[key]
-        if message.get("tool_calls"):
-            valid, invalid = _tool_calls_from_canonical(
-                message["tool_calls"], namespace.get("invalid_tool_calls")
-            )
-            kwargs["tool_calls"] = valid
-            kwargs["invalid_tool_calls"] = invalid
-        if "usage_metadata" in namespace:
-            kwargs["usage_metadata"] = namespace["usage_metadata"]
-    elif role == "system" or role == "developer":
-        cls = SystemMessage
-        if role == "developer":
-            additional[DEVELOPER_MARK] = "developer"
-    elif role == "tool":
-        cls = ToolMessage
-        kwargs["tool_call_id"] = message.get("tool_call_id")
-        if "status" in namespace:
-            kwargs["status"] = namespace["status"]
-        if "artifact" in namespace:
-            kwargs["artifact"] = namespace["artifact"]
-    elif role == "function":
-        cls = FunctionMessage
-        if type(name) is not str:
-            raise InvalidMessageError("a function message needs a str 'name'")
+        kwargs["role"] = chat_role
     else:
-        raise InvalidMessageError(f"role {role!r} has no LangChain message class")
+        cls = _CLASS_OF[role]
+        if role == "assistant":
+            for key in _ASSISTANT_FIELDS:
+                if key in message:
+                    additional[key] = message[key]
+            if calls:
+                valid, invalid, inexact = _tool_calls_from_canonical(
+                    calls, namespace.get("invalid_tool_calls"), kwargs["content"])
+                kwargs["tool_calls"] = valid
+                kwargs["invalid_tool_calls"] = invalid
+                if inexact:
+                    additional[TOOL_CALLS_KEY] = inexact
+            usage = namespace.get("usage_metadata")
+            if usage is not None and _usage(usage):
+                kwargs["usage_metadata"] = usage
+        elif role == "developer":
+            additional[DEVELOPER_MARK] = "developer"
+        elif role == "tool":
+            kwargs["tool_call_id"] = message.get("tool_call_id")
+            status = namespace.get("status")
+            if status == "error" or status == "success":
+                kwargs["status"] = status
+            if "artifact" in namespace:
+                kwargs["artifact"] = namespace["artifact"]
+        elif role == "function" and "name" not in kwargs:
+            kwargs["name"] = ""  # a FunctionMessage needs one; written back without it
+    if namespace:
+        fields = namespace.get("fields")
+        if type(fields) is dict:
+            reserved = _FIELD_NAMES[cls]
+            kwargs.update((k, v) for k, v in fields.items() if k not in reserved)
+    if extras:
+        additional[EXTRAS_KEY] = extras
     if additional:
         kwargs["additional_kwargs"] = additional
     return build(cls, kwargs)
-
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
@@ -12,7 +13,8 @@ from sessions._base import Session
 from sessions._errors import CorruptRecordError, InvalidArgumentError, InvalidMessageError
 from sessions._message import Message, check_limit, check_session_id
 
-from ._convert import from_canonical, to_canonical
+from ._convert import to_canonical
+from ._view import read_view, rewrite, view_of
 
 __all__ = ["SessionChatMessageHistory", "session_history_factory"]
 
@@ -20,10 +22,17 @@ __all__ = ["SessionChatMessageHistory", "session_history_factory"]
 class SessionChatMessageHistory(BaseChatMessageHistory):
     """A LangChain chat history kept in a :class:`sessions.Session` under one session id.
 
-    ``limit=N`` is a window: :attr:`messages` and :meth:`aget_messages` return only
-    the last N messages (the store reads O(N), however long the conversation), while
-    every message stays stored. ``add_messages`` appends the whole batch in one atomic
-    ``append``; ``clear`` removes every message of the session, not only the window.
+    :attr:`messages` and :meth:`aget_messages` hand history to a model, so they return
+    the *model view* of the stored messages (:func:`sessions.model_view`, as LangChain
+    messages): what only the Agents SDK uses (reasoning, hosted tool calls), messages
+    with nothing a model can read and tool calls without results are left out, the rest
+    comes back as it was added. Every message the store accepts can be read, whichever
+    framework wrote or rewrote it. ``limit=N`` is a window: the view of the last N
+    stored messages (the store reads O(N), however long the conversation), so it may
+    hold fewer than N (never a tool result without its call), while every message stays
+    stored. ``add_messages`` appends the whole batch in one atomic ``append``;
+    ``clear`` removes every message of the session, not only the window. Assigning
+    :attr:`messages` writes back only what changed (see the setter).
     The async methods call the store's async methods, so they never block the event
     loop on I/O; turning records into message objects runs on the loop (about 5 µs a
     message), which a window keeps short. While a read of 1,000 messages or more is
@@ -43,13 +52,17 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
                 f"{'' if self.limit is None else f', limit={self.limit}'})")
 
     def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
+        with self._reading("get"), collector_paused(len(stored)):
+            return read_view(stored)[1]
+
+    @contextlib.contextmanager
+    def _reading(self, operation: str) -> Iterator[None]:
         try:
-            with collector_paused(len(stored)):
-                return [from_canonical(message) for message in stored]
+            yield
         except InvalidMessageError as error:
             raise CorruptRecordError(
                 f"a stored message cannot be read as a LangChain message: {error.reason}",
-                session_id=self.session_id, operation="get",
+                session_id=self.session_id, operation=operation,
             ) from error
 
     def _to_canonical(self, messages: Sequence[BaseMessage], operation: str) -> list[Message]:
@@ -70,19 +83,34 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
 
     @property
     def messages(self) -> list[BaseMessage]:
-        """The stored messages, oldest first (only the last ``limit`` with a window)."""
+        """The model view of the stored messages, oldest first (of the last ``limit``
+        with a window)."""
         return self._to_langchain(self.session.get(self.session_id, self.limit))
 
     @messages.setter
     def messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Replace the whole stored history atomically (refused with a window)."""
+        """Make the history ``messages``, in one atomic ``replace`` of the session.
+
+        ``messages`` is taken as an edit of what :attr:`messages` reads now: stored
+        messages it leaves unchanged keep their stored form (another framework's ids
+        and data with them), what the view left out stays where it was, and only
+        what LangChain changed, added or removed is written; nothing is written when
+        nothing changed. Refused with a window (:class:`InvalidArgumentError`): a
+        window moves with every append, so an assignment through one cannot say which
+        stored messages it replaces.
+        """
         if self.limit is not None:
             raise InvalidArgumentError(
-                "assigning messages through a windowed history would drop the messages"
-                " outside the window; use a history without limit",
+                "assigning messages through a windowed history cannot say which stored"
+                " messages it replaces; use a history without limit",
                 session_id=self.session_id, operation="replace",
             )
-        self.session.replace(self.session_id, self._to_canonical(messages, "replace"))
+        new = self._to_canonical(messages, "replace")
+        stored = self.session.get(self.session_id)
+        with self._reading("replace"), collector_paused(len(stored)):
+            history = rewrite(stored, view_of(stored), new)
+        if history != stored:
+            self.session.replace(self.session_id, history)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append the batch in one atomic store append."""

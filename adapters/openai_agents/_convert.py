@@ -1,81 +1,30 @@
-"""The OpenAI Agents SDK ``Session`` over any store: ``agents.Runner.run(agent, input, session=...)``.
-
-::
-
-    from agents import Agent, Runner
-    from adapters.openai_agents import AgentsSession
-    import sessions
-
-    store = sessions.connect()
-    session = AgentsSession(store, "user-alice")
-    await Runner.run(agent, "Hi, I'm Alice", session=session)
-
-The SDK speaks Responses *items*; the store keeps canonical Chat Completions *messages*,
-so LangChain, LlamaIndex and the native runner read the same history. Items are
-converted in order (see :func:`items_to_messages` and :func:`messages_to_items`):
-
-====================================  ============================================
-Responses item                        canonical message
-====================================  ============================================
-message, role user/system/developer   same role; ``input_text`` -> ``text`` part,
-                                      ``input_image`` (by URL) -> ``image_url``,
-                                      ``input_file`` (data or id) -> ``file``,
-                                      ``input_audio`` -> ``input_audio``
-message, role assistant               assistant; ``output_text`` parts joined by a
-                                      newline into ``content``, ``refusal`` -> refusal
-function_call (one or several)        ``tool_calls`` of the assistant message just
-                                      before them (a new one with ``content: None``
-                                      if there is none; text right after such
-                                      calls joins their message)
-function_call_output                  tool message (``call_id`` -> ``tool_call_id``);
-                                      text parts kept
-anything else (reasoning, hosted      a *Responses-only* message (below)
-tool calls, item references, ...)
-====================================  ============================================
-
-Nothing is lost for an Agents SDK reader: when the canonical message cannot reproduce
-the items it was made from exactly (item ids, ``status``, annotations, an image given by
-file id, a non-text tool output part...), the message also keeps those items under the
-extra key ``x_responses_items``, and :meth:`AgentsSession.get_items` returns them as they
-were, as long as the message's Chat Completions fields still match them (a message
-rewritten by another framework is converted afresh instead). Items with no Chat
-Completions form at all are stored one per message as ``{"role": "assistant",
-"content": "", "x_responses_only": true, "x_responses_items": [item]}``: other
-frameworks must not send these to a model (:func:`sessions.view.model_view` leaves them
-out). What other frameworks see is only the canonical part:
-images by file id, file URLs and non-text tool outputs are not visible to them.
-
-``get_items(limit)`` returns the last ``limit`` items: it reads the last ``limit``
-messages (every message yields at least one item) and keeps the last ``limit`` items
-they convert to, so it costs O(limit).
-"""
+"""Responses items to and from canonical messages (the table in the package docstring)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sessions import InvalidMessageError, MissingDependencyError, Session
-from sessions._message import Message, check_session_id
-from sessions.view import MODEL_KEYS, RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY
-
-try:
-    import agents  # noqa: F401 - the extra this adapter belongs to
-except ImportError as error:
-    raise MissingDependencyError("openai-agents", "agents", feature="adapters.openai_agents") from error
+from sessions import InvalidMessageError
+from sessions._message import Message
+from sessions.view import RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY, same_meaning
 
 if TYPE_CHECKING:
     from agents.items import TResponseInputItem
-    from agents.memory.session_settings import SessionSettings
 else:
     TResponseInputItem = dict
 
-__all__ = ["AgentsSession", "items_to_messages", "messages_to_items"]
+__all__ = [
+    "Item", "items_to_messages", "kept_items", "message_items", "messages_to_items", "part_of", "plain_items",
+]
 
 Item = dict[str, Any]
 
 _INPUT_ROLES = frozenset({"user", "system", "developer"})
+# Keys of a message its items decide: a message made from some of another's items
+# takes these from the items and every other key from the message.
+_ITEM_KEYS = frozenset({"content", "tool_calls", "refusal", "function_call",
+                        RESPONSES_ITEMS_KEY, RESPONSES_ONLY_KEY})
 
 
 # -- content parts ------------------------------------------------------------------------
@@ -148,9 +97,11 @@ def _is_message(item: Item) -> bool:
 
 
 class _Builder:
-    """Folds items into messages, remembering which items made each message."""
+    """Folds items into messages, remembering which items made each message (unless
+    ``keep`` is False: then only the messages' fields are wanted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
         self.messages: list[Message] = []
         self.assistant: Message | None = None
         self.group: list[Item] = []
@@ -161,7 +112,7 @@ class _Builder:
             self.assistant, self.group = None, []
 
     def _emit(self, message: Message, items: list[Item]) -> None:
-        if _plain_items(message) != items:
+        if self.keep and plain_items(message) != items:
             message[RESPONSES_ITEMS_KEY] = items
         self.messages.append(message)
 
@@ -216,20 +167,22 @@ class _Builder:
             self.messages.append({"role": "assistant", "content": "", RESPONSES_ONLY_KEY: True,
                                   RESPONSES_ITEMS_KEY: [item]})
 
+    def build(self, items: Iterable[Any]) -> list[Message]:
+        for index, item in enumerate(items):
+            self.add(_as_dict(item, index))
+        self.flush()
+        return self.messages
+
 
 def items_to_messages(items: Iterable[Any]) -> list[Message]:
     """Convert Responses input items (dicts or SDK models) to canonical messages, in order."""
-    builder = _Builder()
-    for index, item in enumerate(items):
-        builder.add(_as_dict(item, index))
-    builder.flush()
-    return builder.messages
+    return _Builder().build(items)
 
 
 # -- messages -> items --------------------------------------------------------------------
 
 
-def _plain_items(message: Mapping[str, Any]) -> list[Item]:
+def plain_items(message: Mapping[str, Any]) -> list[Item]:
     """The items a message converts to when nothing else is known about them."""
     role = message.get("role")
     content = message.get("content")
@@ -257,7 +210,7 @@ def _plain_items(message: Mapping[str, Any]) -> list[Item]:
         parts.append({"type": "refusal", "refusal": message["refusal"]})
         items.append({"type": "message", "role": "assistant", "id": "__fake_id__",
                       "status": "completed", "content": parts})
-    elif content is not None or not calls:
+    elif content or not calls:
         items.append({"role": "assistant", "content": content or ""})
     for call in calls:
         function = call.get("function") or {}
@@ -266,80 +219,68 @@ def _plain_items(message: Mapping[str, Any]) -> list[Item]:
     return items
 
 
-def _model_view(message: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in message.items() if k in MODEL_KEYS}
+def kept_items(message: Message) -> list[Item] | None:
+    """The Responses items ``message`` keeps, if they still say what the message says.
 
-
-def _message_items(message: Message) -> list[Item]:
+    A message another framework rewrote keeps them while it means the same
+    (:func:`sessions.view.same_meaning`: arguments re-serialised, ``None`` for ``""``,
+    one text part for a string); once its meaning changed they are ignored.
+    """
     kept = message.get(RESPONSES_ITEMS_KEY)
-    if isinstance(kept, list) and kept and all(isinstance(i, dict) for i in kept):
-        if message.get(RESPONSES_ONLY_KEY) is True:
-            return kept
-        # Use the kept items only while the message still says what they say.
-        rebuilt = items_to_messages(kept)
-        if len(rebuilt) == 1 and _model_view(rebuilt[0]) == _model_view(message):
-            return kept
-    return _plain_items(message)
+    if type(kept) is not list or not kept or not all(type(i) is dict for i in kept):
+        return None
+    if message.get(RESPONSES_ONLY_KEY) is True:
+        return kept
+    rebuilt = _Builder(keep=False).build(kept)
+    if len(rebuilt) != 1:
+        return None
+    made = rebuilt[0]
+    # Most messages are as they were made: the same fields, compared as they are.
+    get = message.get
+    if (made["content"] == get("content") and made.get("tool_calls") == get("tool_calls")
+            and made.get("tool_call_id") == get("tool_call_id") and made.get("refusal") == get("refusal")
+            and made["role"] == get("role") and "name" not in message and "function_call" not in message):
+        return kept
+    return kept if same_meaning(made, message) else None
+
+
+def message_items(message: Message) -> tuple[list[Item], bool]:
+    """The items of one message, and whether they are the items it was made from.
+
+    A Responses-only message whose items are unreadable has none.
+    """
+    kept = kept_items(message)
+    if kept is not None:
+        return kept, True
+    if message.get(RESPONSES_ONLY_KEY) is True:
+        return [], False
+    return plain_items(message), False
 
 
 def messages_to_items(messages: Iterable[Message]) -> list[TResponseInputItem]:
-    """Convert canonical messages to Responses input items, in order (see the module table)."""
+    """Convert canonical messages to Responses input items, in order (see the module table).
+
+    Every message converts, as it is: use :class:`AgentsSession` for what a model may be
+    sent.
+    """
     items: list[Item] = []
     for message in messages:
-        items.extend(_message_items(message))
+        items.extend(message_items(message)[0])
     return items  # type: ignore[return-value]
 
 
-# -- the Session --------------------------------------------------------------------------
+def part_of(message: Message, items: list[Item]) -> list[Message]:
+    """The messages standing for some of ``message``'s items, keeping its other keys.
 
-
-class AgentsSession:
-    """An Agents SDK ``Session`` keeping its items in ``store`` under ``session_id``.
-
-    Implements the SDK's ``Session`` protocol (``session_id``, ``session_settings``,
-    ``get_items``, ``add_items``, ``pop_item``, ``clear_session``) with the store's async
-    methods. ``add_items`` is one atomic append. ``pop_item`` removes the last item: when
-    the last message holds several items (an assistant message with several tool calls)
-    the message is popped and the rest appended back, two writes protected from
-    cancellation but not atomic against a concurrent writer of the same session.
+    What the items decide (content, tool calls, refusal, the kept items) comes from the
+    items; every other key of ``message`` (an id, another framework's namespace, usage,
+    a name) is kept, since the message is still the same one, only shorter.
     """
-
-    session_settings: SessionSettings | None
-
-    def __init__(self, store: Session, session_id: str, *,
-                 session_settings: SessionSettings | None = None) -> None:
-        self.store = store
-        self.session_id = check_session_id(session_id, "open")
-        self.session_settings = session_settings
-
-    async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
-        """The last ``limit`` items (all when None), oldest first."""
-        if limit is None and self.session_settings is not None:
-            limit = self.session_settings.limit
-        messages = await self.store.aget(self.session_id, limit=limit)
-        items = messages_to_items(messages)
-        if limit is None:
-            return items
-        return items[-limit:] if limit else []
-
-    async def add_items(self, items: list[TResponseInputItem]) -> None:
-        """Append the items' messages in one atomic batch."""
-        messages = items_to_messages(items)
-        await self.store.aappend(self.session_id, messages)
-
-    async def pop_item(self) -> TResponseInputItem | None:
-        """Remove and return the most recent item, or None if the session is empty."""
-        return await asyncio.shield(self._pop())
-
-    async def _pop(self) -> TResponseInputItem | None:
-        message = await self.store.apop(self.session_id)
-        if message is None:
-            return None
-        items = messages_to_items([message])
-        if len(items) > 1:
-            await self.store.aappend(self.session_id, items_to_messages(items[:-1]))
-        return items[-1]
-
-    async def clear_session(self) -> None:
-        """Remove every item (the store's ``clear``: the session itself remains)."""
-        await self.store.aclear(self.session_id)
+    rebuilt = items_to_messages(items)
+    if len(rebuilt) != 1 or rebuilt[0]["role"] != message.get("role"):
+        return rebuilt
+    out = rebuilt[0]
+    for key, value in message.items():
+        if key not in _ITEM_KEYS and key not in out:
+            out[key] = value
+    return [out]
