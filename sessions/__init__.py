@@ -27,6 +27,7 @@ from ._errors import (
     InvalidSessionIdError,
     MissingDependencyError,
     SessionError,
+    StoreClosedError,
 )
 from ._message import MAX_SESSION_ID_BYTES, Message
 from ._registry import StoreURL, connect, register_scheme, registered_schemes
@@ -71,6 +72,7 @@ __all__ = [
     "Session",
     "SessionError",
     "SessionInfo",
+    "StoreClosedError",
     "StoreURL",
     "SupportsDeleteIfIdle",
     "__version__",

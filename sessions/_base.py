@@ -19,6 +19,8 @@ Rules every backend obeys (checked by ``tests/conformance``):
   :class:`SupportsDeleteIfIdle`, which every backend here has) deletes a session only if
   it was last updated before ``cutoff``, in one atomic step: a write that lands first
   keeps the session. :func:`sessions.prune` relies on it.
+* After ``close()``/``aclose()`` every call raises :class:`StoreClosedError`; closing
+  again does nothing. A store never reopens what it closed.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ import abc
 import asyncio
 import functools
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from ._errors import BackendUnavailableError, CorruptRecordError, SessionError
+from ._errors import BackendUnavailableError, CorruptRecordError, SessionError, StoreClosedError
 from ._message import (
     Message,
     check_cutoff,
@@ -154,6 +156,8 @@ class BaseSession(abc.ABC):
     driver_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
     #: How many ids :meth:`alist_sessions` fetches per worker-thread hop.
     list_batch_size: ClassVar[int] = 256
+    #: Set by :meth:`close`/:meth:`aclose`; a closed store refuses every call.
+    _closed: bool = False
 
     # -- what a backend implements --------------------------------------------------
 
@@ -205,7 +209,11 @@ class BaseSession(abc.ABC):
         return True
 
     def _close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections and files. Called at most once."""
+        """Release connections and files. Called at most once.
+
+        A backend that opens connections or clients lazily must refuse to open new ones
+        once :attr:`_closed` is set (see :meth:`_refuse_if_closed`): a call already past
+        the entry check when another thread closed the store must not reopen them."""
 
     def _translate_error(self, error: BaseException, session_id: str | None,
                          operation: str) -> SessionError:
@@ -216,13 +224,38 @@ class BaseSession(abc.ABC):
 
     # -- the error boundary -----------------------------------------------------------
 
+    def _refuse_if_closed(self, operation: str | None = None, session_id: str | None = None) -> None:
+        if self._closed:
+            raise StoreClosedError(
+                f"{type(self).__name__} is closed; open a new store",
+                session_id=session_id, operation=operation,
+            )
+
+    def _mapped(self, error: Exception, session_id: str | None, operation: str) -> SessionError | None:
+        """What a failed call raises instead of ``error`` (None: ``error`` itself).
+
+        A call whose store was closed while it ran raises :class:`StoreClosedError`,
+        whatever its driver made of the closing (a closed pool, client or connection);
+        otherwise driver errors are translated."""
+        if self._closed and operation != "close":
+            return StoreClosedError(f"{type(self).__name__} was closed during the call: {error}",
+                                    session_id=session_id, operation=operation)
+        if isinstance(error, self.driver_errors):
+            return self._translate_error(error, session_id, operation)
+        return None
+
     def _call(self, operation: str, session_id: str | None, fn: Callable[..., T], *args: Any) -> T:
+        if operation != "close":
+            self._refuse_if_closed(operation, session_id)
         try:
             return fn(*args)
         except SessionError:
             raise
-        except self.driver_errors as error:
-            raise self._translate_error(error, session_id, operation) from error
+        except Exception as error:
+            mapped = self._mapped(error, session_id, operation)
+            if mapped is None:
+                raise
+            raise mapped from error
 
     # -- the sync contract --------------------------------------------------------------
 
@@ -297,8 +330,9 @@ class BaseSession(abc.ABC):
                 yield session_id
 
     def close(self) -> None:
-        """Release connections and files; the store must not be used afterwards."""
-        if not getattr(self, "_closed", False):
+        """Release connections and files. Afterwards every call raises
+        :class:`StoreClosedError`; closing again does nothing."""
+        if not self._closed:
             self._closed = True
             self._call("close", None, self._close)
 
@@ -361,12 +395,19 @@ class BaseSession(abc.ABC):
         await self._offload(self._close)
 
     async def _acall(self, operation: str, session_id: str | None, awaitable: Awaitable[T]) -> T:
+        if self._closed and operation != "close":
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()  # never started: nothing to undo
+            self._refuse_if_closed(operation, session_id)
         try:
             return await awaitable
         except SessionError:
             raise
-        except self.driver_errors as error:
-            raise self._translate_error(error, session_id, operation) from error
+        except Exception as error:
+            mapped = self._mapped(error, session_id, operation)
+            if mapped is None:
+                raise
+            raise mapped from error
 
     # -- the async contract ---------------------------------------------------------------
 
@@ -428,6 +469,6 @@ class BaseSession(abc.ABC):
                 yield session_id
 
     async def aclose(self) -> None:
-        if not getattr(self, "_closed", False):
+        if not self._closed:
             self._closed = True
             await self._acall("close", None, self._aclose())

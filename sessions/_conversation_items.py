@@ -13,8 +13,9 @@ One canonical message becomes, in order:
 
 Reading back turns items into messages with :func:`items_to_message`. What items
 cannot carry (``name``, unknown keys, ``input_audio`` parts, the string-or-list form of
-``content`` when it differs from the natural reading, ...) is detected by
-:func:`needs_record`: the store keeps the message's record beside its items.
+``content`` when it differs from the natural reading, keys in another order than the
+natural reading's, ...) is detected by :func:`needs_record`: the store keeps the
+message's record beside its items.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._errors import InvalidMessageError
-from ._message import Message, is_envelope
+from ._message import Message, encode_message, is_envelope
 
 __all__ = ["items_to_message", "message_to_items", "needs_record"]
 
@@ -194,16 +195,9 @@ def items_to_message(items: Sequence[Mapping[str, Any]]) -> Message | None:
     return message
 
 
-def needs_record(message: Message, items: Sequence[Mapping[str, Any]]) -> bool:
-    """True when reading ``items`` back would not give ``message`` exactly."""
+def needs_record(record: str, items: Sequence[Mapping[str, Any]]) -> bool:
+    """True when reading ``items`` back would not give the message of ``record``
+    exactly: the same keys in the same order, the same values of the same JSON types
+    (the record texts are compared, so ``1``, ``1.0`` and ``true`` differ too)."""
     back = items_to_message(items)
-    return back != message or _strict_types(back) != _strict_types(message)
-
-
-def _strict_types(value: Any) -> Any:
-    """``1 == 1.0 == True`` in Python; compare JSON types too."""
-    if type(value) is dict:
-        return {k: _strict_types(v) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return [_strict_types(v) for v in value]
-    return (type(value).__name__, value)
+    return back is None or encode_message(back) != record

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .sqlite import iter_keys, open_database, write_transaction
+from .sqlite import iter_keys, open_database, reconnected, write_transaction
 
 __all__ = ["ConversationMap", "MappedSession", "MessageRow"]
 
@@ -101,6 +101,14 @@ class ConversationMap:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def quiet_lock(self) -> threading.Lock:
+        """Held during every use of the connection (a fork waits for it)."""
+        return self._lock
+
+    def after_fork(self) -> None:
+        """In a forked child: a connection of the child's own (see :mod:`sessions._fork`)."""
+        self._lock, self._conn = reconnected(self._conn, self.path, "NORMAL", self.timeout)
 
     # -- sessions -------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ as ``__cause__``::
     ├── BackendUnavailableError      the store could not be reached or timed out
     ├── CorruptRecordError           a stored record cannot be decoded
     ├── DecryptionError              a record cannot be authenticated or decrypted
-    └── ConflictError                a target already holds different data (migration)
+    ├── ConflictError                a target already holds different data (migration)
+    └── StoreClosedError             the store was used after close()/aclose()
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidSessionIdError",
     "MissingDependencyError",
     "SessionError",
+    "StoreClosedError",
 ]
 
 
@@ -149,3 +151,12 @@ class DecryptionError(SessionError):
 
 class ConflictError(SessionError):
     """A target session already holds messages that differ from the source."""
+
+
+class StoreClosedError(SessionError):
+    """The store was used after :meth:`~sessions.Session.close` (or ``aclose``).
+
+    A closed store never reopens connections, clients or files: every call raises this
+    error, and a call that was already running when the store was closed raises it
+    too if its connection was closed under it. ``close()``/``aclose()`` themselves may
+    be called again; they do nothing the second time."""

@@ -35,11 +35,15 @@ Costs and limits:
   longer reachable through this store.
 * If a mapped conversation was deleted outside this store, calls on that session raise
   :class:`CorruptRecordError`; ``delete(session_id)`` forgets the stale mapping.
-* Locks: one writer at a time per session within a process (threads, and async tasks
-  of one event loop). Concurrent first appends create one conversation: the map's
-  insert-if-absent decides, and a process that lost the race deletes its own
-  conversation. Across processes, appends of more than 20 items, ``pop`` and
-  ``replace`` of one session are not serialised against each other.
+* Locks: one writer at a time per session within a process: sync calls in any thread
+  and async calls on any event loop share one lock per session (async callers wait
+  for it without blocking their loop). Concurrent first appends create one
+  conversation: the map's insert-if-absent decides, and a process that lost the race
+  deletes its own conversation. Across processes, appends of more than 20 items,
+  ``pop`` and ``replace`` of one session are not serialised against each other.
+* Clients: one sync client, and one async client per event loop (``asyncio.run``
+  twice, or a loop per thread, each get their own), closed with its loop. A forked
+  child makes its own clients and map connection and never touches the parent's.
 
 Envelopes (compression and encryption wrappers) are refused with
 :class:`InvalidMessageError`: the point of this store is that the server can read
@@ -49,6 +53,7 @@ the conversation.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -56,7 +61,6 @@ import re
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +68,7 @@ from typing import Any, TypeVar
 
 import openai
 
+from . import _fork
 from ._base import BaseSession, SessionInfo, stored_info, timestamp_before
 from ._conversation_items import items_to_message, message_to_items, needs_record
 from ._conversation_map import ConversationMap, MappedSession, MessageRow
@@ -76,9 +81,11 @@ from ._errors import (
     SessionError,
     shown,
 )
+from ._loops import PerLoop
 from ._message import encode_message
 from ._options import check_int, check_path, check_seconds, check_text
 from ._registry import StoreURL
+from .sqlite import describe
 
 __all__ = ["ConversationsSession"]
 
@@ -168,26 +175,85 @@ def _chat_groups(groups: list[_Group]) -> list[tuple[_Group, str]]:
     return [(g, r) for g in groups if (r := _record(g)) is not None]
 
 
-class _Locks:
-    """Striped per-session locks: threads share one set, each event loop has its own."""
+class _Lock:
+    """A lock that threads take by blocking and async tasks (of any event loop) by
+    awaiting, so that both exclude each other; it is handed over first come, first
+    served.
+
+    An async waiter is woken on its own loop (``call_soon_threadsafe``); a waiter whose
+    task was cancelled meanwhile passes the lock on, and one whose loop has closed is
+    skipped.
+    """
 
     def __init__(self) -> None:
-        self._threads = [threading.Lock() for _ in range(_LOCK_STRIPES)]
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Lock]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._guard = threading.Lock()
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Lock | asyncio.Future[None]] = collections.deque()
 
-    def sync(self, session_id: str) -> threading.Lock:
-        return self._threads[hash(session_id) % _LOCK_STRIPES]
+    def __enter__(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            latch = threading.Lock()
+            latch.acquire()
+            self._waiters.append(latch)
+        latch.acquire()  # released by the holder, who hands the lock over to us
 
-    def async_(self, session_id: str) -> asyncio.Lock:
+    def __exit__(self, *exc_info: object) -> None:
+        self._release()
+
+    async def __aenter__(self) -> None:
         loop = asyncio.get_running_loop()
-        with self._guard:
-            locks = self._loops.get(loop)
-            if locks is None:
-                locks = self._loops[loop] = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
-        return locks[hash(session_id) % _LOCK_STRIPES]
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(future)
+        try:
+            await future
+        except BaseException:
+            with self._mutex:
+                waiting = future in self._waiters
+                if waiting:
+                    self._waiters.remove(future)
+            if not waiting and future.done() and not future.cancelled():
+                self._release()  # handed over just before the cancellation arrived
+            raise  # (a cancelled future still to be woken passes the lock on: _wake)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        with self._mutex:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if isinstance(waiter, asyncio.Future):
+                    try:
+                        waiter.get_loop().call_soon_threadsafe(self._wake, waiter)
+                    except RuntimeError:
+                        continue  # its loop is closed: the waiting task is gone
+                    return
+                waiter.release()
+                return
+            self._held = False
+
+    def _wake(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            self._release()
+        else:
+            future.set_result(None)
+
+
+class _Locks:
+    """Striped per-session locks, shared by threads and every event loop."""
+
+    def __init__(self) -> None:
+        self._stripes = [_Lock() for _ in range(_LOCK_STRIPES)]
+
+    def __getitem__(self, session_id: str) -> _Lock:
+        return self._stripes[hash(session_id) % _LOCK_STRIPES]
 
 
 class ConversationsSession(BaseSession):
@@ -195,8 +261,10 @@ class ConversationsSession(BaseSession):
 
     :param client: an ``openai.OpenAI`` client for the sync methods. Without it one is
         made from ``api_key``/``base_url`` (or ``OPENAI_API_KEY``/``OPENAI_BASE_URL``).
-    :param async_client: an ``openai.AsyncOpenAI`` client for the async methods;
-        without it one is made with the sync client's key, base URL, timeout and retries.
+    :param async_client: an ``openai.AsyncOpenAI`` client for the async methods, used
+        on the first event loop that calls; other event loops get copies of it (with
+        openai's default HTTP client), closed with their loops. Without it, each event
+        loop gets a client made with the sync client's key, base URL, timeout and retries.
     :param id_map: the SQLite file of the durable session -> conversation map
         (created mode 0600). Every process sharing the sessions must use the same file.
     :param api_key, base_url, timeout, max_retries: used only to make the clients not
@@ -227,7 +295,11 @@ class ConversationsSession(BaseSession):
         id_map = check_path("id_map", id_map)
         map_timeout = check_seconds("map_timeout", map_timeout)
         self._client = client
-        self._async_client = async_client
+        self._given_client: openai.OpenAI | None = None  # a template for a forked child
+        self._async_clients: PerLoop[openai.AsyncOpenAI] = PerLoop(
+            self._own_async_client, _aclose_client, given=async_client, copy=_copy_async_client,
+            check=self._refuse_if_closed,
+        )
         self._api_key = check_text("api_key", api_key, optional=True)
         self._base_url = check_text("base_url", base_url, optional=True)
         self._client_options: dict[str, Any] = {
@@ -237,11 +309,12 @@ class ConversationsSession(BaseSession):
                  else check_int("max_retries", max_retries, minimum=0, maximum=100)),
             ) if value is not None
         }
-        self._owns_clients: list[Any] = []
+        self._owns_client = False
         self._locks = _Locks()
         self._writes: set[asyncio.Future[Any]] = set()
         self._client_guard = threading.Lock()
         self.map = self._call("open", None, lambda: ConversationMap(id_map, timeout=map_timeout))
+        _fork.register_quiet(self)
 
     @classmethod
     def from_url(cls, url: StoreURL) -> ConversationsSession:
@@ -274,31 +347,30 @@ class ConversationsSession(BaseSession):
 
     @property
     def client(self) -> openai.OpenAI:
+        """The client of the sync methods (made on first use unless one was given)."""
         with self._client_guard:
             if self._client is None:
-                self._client = self._new_client(
-                    openai.OpenAI, self._api_key, self._base_url, self._client_options
-                )
-                self._owns_clients.append(self._client)
+                self._refuse_if_closed()
+                if self._given_client is not None:  # in a forked child: copy the parent's
+                    self._client = self._given_client.copy(http_client=openai.DefaultHttpxClient())
+                else:
+                    self._client = self._new_client(
+                        openai.OpenAI, self._api_key, self._base_url, self._client_options
+                    )
+                self._owns_client = True
             return self._client
 
-    @property
-    def async_client(self) -> openai.AsyncOpenAI:
+    def _own_async_client(self) -> openai.AsyncOpenAI:
+        """An event loop's async client, with the sync client's settings if there is one."""
         with self._client_guard:
-            if self._async_client is None:
-                if self._client is not None:
-                    base = self._client
-                    self._async_client = self._new_client(
-                        openai.AsyncOpenAI, base.api_key, str(base.base_url),
-                        {"organization": base.organization, "project": base.project,
-                         "timeout": base.timeout, "max_retries": base.max_retries},
-                    )
-                else:
-                    self._async_client = self._new_client(
-                        openai.AsyncOpenAI, self._api_key, self._base_url, self._client_options
-                    )
-                self._owns_clients.append(self._async_client)
-            return self._async_client
+            base = self._client if self._client is not None else self._given_client
+        if base is not None:
+            return self._new_client(
+                openai.AsyncOpenAI, base.api_key, str(base.base_url),
+                {"organization": base.organization, "project": base.project,
+                 "timeout": base.timeout, "max_retries": base.max_retries},
+            )
+        return self._new_client(openai.AsyncOpenAI, self._api_key, self._base_url, self._client_options)
 
     # -- drivers: run a flow's steps, sync or async ---------------------------------------
 
@@ -316,7 +388,8 @@ class ConversationsSession(BaseSession):
 
     async def _ado(self, step: _Step) -> Any:
         if isinstance(step, _Api):
-            return await self._method(self.async_client, step.method)(*step.args, **step.kwargs)
+            client = await self._async_clients.get()
+            return await self._method(client, step.method)(*step.args, **step.kwargs)
         return await asyncio.to_thread(step.fn, *step.args)
 
     def _run(self, flow: _Flow[T]) -> T:
@@ -346,14 +419,14 @@ class ConversationsSession(BaseSession):
             return stop.value  # type: ignore[no-any-return]
 
     def _locked(self, session_id: str, flow: _Flow[T]) -> T:
-        with self._locks.sync(session_id):
+        with self._locks[session_id]:
             return self._run(flow)
 
     async def _alocked(self, session_id: str, flow: _Flow[T]) -> T:
         # A cancelled caller must not leave a write half done: the flow runs in its
         # own task, which the cancellation does not reach (kept referenced until done).
         async def run() -> T:
-            async with self._locks.async_(session_id):
+            async with self._locks[session_id]:
                 return await self._arun(flow)
 
         task = asyncio.ensure_future(run())
@@ -465,7 +538,7 @@ class ConversationsSession(BaseSession):
         for index, record in enumerate(records):
             message = json.loads(record)
             items = message_to_items(message, index, session_id)
-            prepared.append((items, record if needs_record(message, items) else None))
+            prepared.append((items, record if needs_record(record, items) else None))
         return prepared
 
     def _create_conversation(self, session_id: str) -> _Flow[str]:
@@ -662,9 +735,30 @@ class ConversationsSession(BaseSession):
 
     def _close(self) -> None:
         self.map.close()
-        for client in self._owns_clients:
-            if isinstance(client, openai.OpenAI):
-                client.close()
+        self._close_sync_client()
+        self._async_clients.close()
+
+    def _close_sync_client(self) -> None:
+        with self._client_guard:
+            client = self._client if self._owns_client else None
+            if self._owns_client:
+                self._client, self._owns_client = None, False
+        if client is not None:
+            client.close()
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self.map.quiet_lock()
+
+    def _after_fork(self) -> None:
+        self._locks = _Locks()
+        self._client_guard = threading.Lock()
+        self.map.after_fork()
+        if self._client is not None:
+            _fork.abandon(self._client)
+            if not self._owns_client:
+                self._given_client = self._client
+            self._client, self._owns_client = None, False
+        self._async_clients.forget()
 
     async def _aget(self, session_id: str, limit: int | None) -> list[str]:
         return await self._arun(self._get_flow(session_id, limit))
@@ -696,11 +790,8 @@ class ConversationsSession(BaseSession):
 
     async def _aclose(self) -> None:
         await asyncio.to_thread(self.map.close)
-        for client in self._owns_clients:
-            if isinstance(client, openai.AsyncOpenAI):
-                await client.close()
-            else:
-                client.close()
+        await self._async_clients.aclose()
+        await asyncio.to_thread(self._close_sync_client)
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -719,4 +810,14 @@ class ConversationsSession(BaseSession):
             return InvalidArgumentError(f"the Conversations API refused the request: {error}", **context)
         if isinstance(error, openai.OpenAIError) and not isinstance(error, openai.APIError):
             return ConfigurationError(f"OpenAI client error: {error}", **context)
-        return BackendUnavailableError(f"Conversations API or id map failed: {error}", **context)
+        return BackendUnavailableError(f"Conversations API or id map failed: {describe(error)}", **context)
+
+
+def _copy_async_client(given: openai.AsyncOpenAI) -> openai.AsyncOpenAI:
+    """A client like a given one (openai's default HTTP client), for another event loop
+    or a forked child."""
+    return given.copy(http_client=openai.DefaultAsyncHttpxClient())
+
+
+async def _aclose_client(client: openai.AsyncOpenAI) -> None:
+    await client.close()

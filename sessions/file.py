@@ -30,6 +30,11 @@ The ``.meta`` file caches the count and times and names the data file (inode) an
 it describes; it is rewritten in place (one ``pwrite``) after each change, and checked on
 every use: when it does not describe the current file (after a crash), the count is
 recomputed from the data file, from the cached size on if only appends happened since.
+
+Forks: a forked child inherits the descriptors that other threads of the parent had
+open at that moment, and with them their ``flock`` locks, which would stay held until
+the child exits. The child closes them at once (closing a copy never releases the
+parent's lock); the store holds nothing else between calls.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -71,6 +77,41 @@ _TAIL_BLOCK = 32 * 1024
 _CHUNK = 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _INVALID_META = b" " * (_META_SIZE - 1) + b"\n"
+
+
+# Every descriptor this module has open, so that a forked child can close the copies
+# it inherited. Opening and closing happen under the lock, and a fork waits for it.
+_descriptors: set[int] = set()
+_descriptors_lock = threading.Lock()
+
+
+def _open(path: str, flags: int, mode: int = 0o777) -> int:
+    with _descriptors_lock:
+        fd = os.open(path, flags, mode)
+        _descriptors.add(fd)
+    return fd
+
+
+def _close(fd: int) -> None:
+    with _descriptors_lock:
+        _descriptors.discard(fd)
+        os.close(fd)
+
+
+def _close_inherited() -> None:
+    # The forking thread took the lock before the fork: no other thread was between an
+    # open and its registration.
+    for fd in _descriptors:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _descriptors.clear()
+    _descriptors_lock.release()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(before=_descriptors_lock.acquire,
+                        after_in_parent=_descriptors_lock.release,
+                        after_in_child=_close_inherited)
 
 
 class _CorruptFile(Exception):
@@ -258,7 +299,7 @@ class FileSession(BaseSession):
         path = self._paths(session_id)[0]
         while True:
             try:
-                fd = os.open(path, flags | _NOFOLLOW)
+                fd = _open(path, flags | _NOFOLLOW)
             except FileNotFoundError:
                 yield None
                 return
@@ -276,13 +317,13 @@ class FileSession(BaseSession):
                 yield fd, opened
                 return
             finally:
-                os.close(fd)
+                _close(fd)
 
     @contextlib.contextmanager
     def _meta_file(self, session_id: str, writable: bool) -> Iterator[int | None]:
         path = self._paths(session_id)[1]
         try:
-            fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | _NOFOLLOW)
+            fd = _open(path, (os.O_RDWR if writable else os.O_RDONLY) | _NOFOLLOW)
         except FileNotFoundError:
             if not writable:
                 yield None
@@ -291,24 +332,24 @@ class FileSession(BaseSession):
         try:
             yield fd
         finally:
-            os.close(fd)
+            _close(fd)
 
     def _create_private(self, path: str, exclusive: bool = True) -> int:
         flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | (os.O_EXCL if exclusive else 0)
-        fd = os.open(path, flags, 0o600)
+        fd = _open(path, flags, 0o600)
         try:
             os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
         except BaseException:
-            os.close(fd)
+            _close(fd)
             raise
         return fd
 
     def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
+        fd = _open(self.directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
-            os.close(fd)
+            _close(fd)
 
     def _read_header(self, fd: int, session_id: str) -> tuple[float, int]:
         """``(created_at, offset of the first record)``, after checking the file's id."""
@@ -417,7 +458,7 @@ class FileSession(BaseSession):
             if created_at is None or not installed:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary)
-            os.close(fd)
+            _close(fd)
 
     # -- the record operations -------------------------------------------------------------
 
@@ -593,13 +634,13 @@ class FileSession(BaseSession):
     def _id_in_header(self, path: str, stem: str) -> str | None:
         """The id in the header of a digest-named file (None if it vanished or is foreign)."""
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            fd = _open(path, os.O_RDONLY | _NOFOLLOW)
         except FileNotFoundError:
             return None
         try:
             head = os.pread(fd, _HEADER_MAX, 0)
         finally:
-            os.close(fd)
+            _close(fd)
         try:
             value = json.loads(head[: head.find(b"\n")])
         except ValueError:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import _fork
 from ._base import BaseSession, SessionInfo
 from ._errors import ConfigurationError
 from ._registry import StoreURL
@@ -30,11 +31,20 @@ class MemorySession(BaseSession):
 
     Messages are kept as their JSON records, so what is read back is a fresh copy:
     mutating a returned message (or one that was appended) never changes the store.
+    A forked child gets a copy of the contents as they were at the fork (the fork
+    waits for calls in flight), its own from then on.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        _fork.register_quiet(self)
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # the forking thread held it: the copy is consistent
 
     @classmethod
     def from_url(cls, url: StoreURL) -> MemorySession:

@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import select
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
+from . import _fork
 from ._base import BaseSession, SessionInfo
 from ._errors import (
     BackendUnavailableError,
@@ -49,8 +49,10 @@ from ._errors import (
     CorruptRecordError,
     MissingDependencyError,
     SessionError,
+    StoreClosedError,
     shown,
 )
+from ._io import readable_now
 from ._options import check_flag, check_int, check_seconds, check_text
 from ._registry import StoreURL, parse_bool, redact_url
 
@@ -242,9 +244,9 @@ def _one_or_more(rows: list[Row]) -> bool:
 
 def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
     """An idle connection with something to read has been closed by the server (a
-    restart, an idle timeout). One non-blocking ``select``, no round trip."""
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    return bool(readable)
+    restart, an idle timeout). One non-blocking ``poll`` (any descriptor number), no
+    round trip."""
+    return readable_now(conn.fileno())
 
 
 def _check_idle(conn: psycopg.Connection[Any]) -> None:
@@ -267,8 +269,11 @@ class _LoopPool:
         self._conninfo, self._kwargs, self._timeout = conninfo, kwargs, timeout
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._closed = False
 
     async def getconn(self) -> psycopg.AsyncConnection[Any]:
+        if self._closed:
+            raise StoreClosedError("PostgresSession is closed; open a new store")
         try:
             await asyncio.wait_for(self._slots.acquire(), self._timeout)
         except asyncio.TimeoutError:
@@ -288,13 +293,17 @@ class _LoopPool:
         try:
             if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 await conn.close()  # broken, or left mid-transaction by a cancelled call
+            elif self._closed:
+                conn.pgconn.finish()
             else:
                 self._idle.append(conn)
         finally:
             self._slots.release()
 
     def close_idle(self) -> None:
-        """Close the idle connections; callable from any thread, without the loop."""
+        """Close the idle connections, and any given back later; callable from any
+        thread, without the loop."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.pgconn.finish()
@@ -307,7 +316,10 @@ class PostgresSession(BaseSession):
     (``host``, ``port``, ``user``, ``password``, ``database``), or from pools you already
     have (``pool`` a ``psycopg_pool.ConnectionPool``, ``async_pool`` an
     ``AsyncConnectionPool``). Pools you pass in are used as they are — open them
-    yourself — and never closed by this store. Otherwise the store opens a
+    yourself — and never closed by this store; a given async pool serves the first event
+    loop that uses it, and other event loops (and forked child processes, for both
+    pools) use connections of the store's own made with the pool's ``conninfo`` and
+    ``kwargs``. Otherwise the store opens a
     ``psycopg_pool.ConnectionPool`` on its first sync call, and native async psycopg
     connections for async calls: a small set per event loop, opened on demand in the
     calling task with no background tasks, so a loop may end (``asyncio.run``
@@ -398,11 +410,16 @@ class PostgresSession(BaseSession):
                 + _without_secrets(str(error).strip(), dsn or "", password)
             ) from None
         self._pool = pool
-        self._async_pool = async_pool  # the caller's, used from any loop
+        self._async_pool = async_pool  # the caller's: serves the first loop that uses it
+        self._async_pool_used = False
+        self._given: ConnectionPool[Any] | AsyncConnectionPool[Any] | None = (
+            pool if pool is not None else async_pool
+        )
         self._own_pool = pool is None
-        # Our own async connections: one set per event loop that used this store.
-        self._async_pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        # Async connections of each event loop that used this store.
+        self._async_pools: dict[asyncio.AbstractEventLoop, _LoopPool | AsyncConnectionPool[Any]] = {}
         self._lock = threading.Lock()
+        _fork.register(self)
         self._schema_ready = False
         names = {
             "schema": sql.Identifier(table_prefix + "schema"),
@@ -449,14 +466,30 @@ class PostgresSession(BaseSession):
     def _connection_kwargs(self) -> dict[str, Any]:
         return {"autocommit": True, "prepare_threshold": 5 if self.prepare else None}
 
+    def _settings(self) -> tuple[str, dict[str, Any]]:
+        """Connection string and keyword arguments of the connections the store opens:
+        its own, or those of the pool it was given."""
+        given = self._given
+        if given is None:
+            return self._conninfo, self._connection_kwargs()
+        conninfo, kwargs = given.conninfo, given.kwargs or {}
+        if not isinstance(conninfo, str) or not isinstance(kwargs, dict):
+            raise ConfigurationError(
+                "the given pool computes its conninfo or kwargs with a function; the store "
+                "cannot open connections like its own for another event loop or a forked process"
+            )
+        return conninfo, kwargs
+
     def _sync_pool(self) -> ConnectionPool[Any]:
         pool = self._pool
         if pool is None:
             with self._lock:
+                self._refuse_if_closed()
                 pool = self._pool
                 if pool is None:
+                    conninfo, kwargs = self._settings()
                     pool = ConnectionPool(
-                        self._conninfo, kwargs=self._connection_kwargs(), min_size=self.min_size,
+                        conninfo, kwargs=kwargs, min_size=self.min_size,
                         max_size=self.max_size, timeout=self.connect_timeout, check=_check_idle,
                         open=False, name=f"session-layer-{self.table_prefix}",
                     )
@@ -465,18 +498,21 @@ class PostgresSession(BaseSession):
         return pool
 
     def _asyncio_pool(self) -> AsyncConnectionPool[Any] | _LoopPool:
-        if self._async_pool is not None:
-            return self._async_pool
         loop = asyncio.get_running_loop()
         pool = self._async_pools.get(loop)
         if pool is None:
             # Connections belong to the event loop that opened them: each loop gets its
             # own, and those of loops that have ended are closed.
             with self._lock:
+                self._refuse_if_closed()
                 for gone in [other for other in self._async_pools if other.is_closed()]:
-                    self._async_pools.pop(gone).close_idle()
-                pool = _LoopPool(self._conninfo, self._connection_kwargs(), self.max_size,
-                                 self.connect_timeout)
+                    _close_idle(self._async_pools.pop(gone))
+                if self._async_pool is not None and not self._async_pool_used:
+                    self._async_pool_used = True
+                    pool = self._async_pool
+                else:
+                    conninfo, kwargs = self._settings()
+                    pool = _LoopPool(conninfo, kwargs, self.max_size, self.connect_timeout)
                 self._async_pools[loop] = pool
         return pool
 
@@ -717,18 +753,31 @@ class PostgresSession(BaseSession):
     # -- closing ----------------------------------------------------------------------------------
 
     def _close(self) -> None:
-        if self._own_pool and self._pool is not None:
-            self._pool.close()
         with self._lock:
+            pool = self._pool if self._own_pool else None
+            if self._own_pool:
+                self._pool = None
             pools, self._async_pools = self._async_pools, {}
-        for pool in pools.values():
-            pool.close_idle()
+        if pool is not None:
+            pool.close()
+        for loop_pool in pools.values():
+            _close_idle(loop_pool)
 
     async def _aclose(self) -> None:
-        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
+        with self._lock:
+            pool = self._async_pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
-            pool.close_idle()
+            _close_idle(pool)
         await self._offload(self._close)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        _fork.abandon(self._pool if self._own_pool else None, *self._async_pools.values())
+        # A given pool's connections and worker threads are the parent's: the child
+        # opens its own with the same settings.
+        self._pool, self._own_pool = None, True
+        self._async_pools = {}
+        self._async_pool_used = True
 
     def _translate_error(self, error: BaseException, session_id: str | None,
                          operation: str) -> SessionError:
@@ -738,6 +787,11 @@ class PostgresSession(BaseSession):
         else:
             message = f"PostgreSQL: {error}"
         return BackendUnavailableError(message, session_id=session_id, operation=operation)
+
+
+def _close_idle(pool: _LoopPool | AsyncConnectionPool[Any]) -> None:
+    if isinstance(pool, _LoopPool):  # a given pool is its owner's to close
+        pool.close_idle()
 
 
 def _as_datetime(value: Any) -> datetime:

@@ -48,11 +48,9 @@ import asyncio
 import collections
 import contextlib
 import functools
-import os
 import threading
 import time
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -60,6 +58,7 @@ from typing import Any, ClassVar
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.retry
 import redis.cluster
 from redis.asyncio.cluster import PipelineCommand
 from redis.backoff import NoBackoff
@@ -77,8 +76,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from . import _fork
 from ._base import BaseSession, SessionInfo
-from ._errors import BackendUnavailableError, ConfigurationError, CorruptRecordError, SessionError, shown
+from ._errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    CorruptRecordError,
+    SessionError,
+    StoreClosedError,
+    shown,
+)
+from ._io import readable_now
+from ._loops import PerLoop
 from ._options import MAX_TTL, check_flag, check_int, check_seconds, check_text
 from ._registry import StoreURL
 
@@ -332,49 +341,65 @@ def _seconds(text: str) -> float | None:
     return None if value == 0 else value
 
 
-class _AsyncClient:
-    """An async client bound to one event loop, prepared on first use.
+class _IdleChecked:
+    """A connection whose idle check also asks the socket itself.
 
-    A cluster client learns the topology once, before any concurrent use: redis-py's
-    async cluster client may drop connections that concurrent first calls are opening
-    while it refreshes its node table.
-
-    A client the store owns is closed on its own loop when that loop shuts down:
-    ``asyncio.run()`` (and every ``asyncio.Runner``) finalises the loop's suspended
-    async generators before closing it, and :func:`_closed_with_loop` is one.
+    redis.asyncio's pool checks an idle connection before handing it out, but only
+    through what the event loop has read so far: when the loop has not run since the
+    server closed the connection (a loop driven by ``run_until_complete`` from call to
+    call), the EOF is still unread and the next command is sent on a dead connection.
+    Polling the socket (any descriptor number) sees it, and the pool reconnects before
+    sending anything.
     """
 
-    def __init__(self, client: Any, owned: bool) -> None:
-        self.client = client
-        self.owned = owned
-        self.ready = not owned and not isinstance(client, redis.asyncio.cluster.RedisCluster)
-        self._lock = asyncio.Lock()
-        self._closer: AsyncGenerator[None, None] | None = None
+    _writer: asyncio.StreamWriter | None
 
-    async def prepare(self) -> None:
-        async with self._lock:
-            if self.ready:
-                return
-            if isinstance(self.client, redis.asyncio.cluster.RedisCluster):
-                await self.client.initialize()
-            if self.owned:
-                self._closer = _closed_with_loop(self.client)
-                await self._closer.__anext__()
-            self.ready = True
+    def _socket_has_data(self) -> bool:
+        writer = self._writer
+        if writer is None:
+            return False
+        sock = writer.transport.get_extra_info("socket")
+        return sock is not None and readable_now(sock.fileno())
 
-    async def aclose(self) -> None:
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            await closer.aclose()
-        elif self.owned:
-            await self.client.aclose()
+    async def can_read(self) -> bool:
+        return await super().can_read() or self._socket_has_data()  # type: ignore[misc]
+
+    async def can_read_destructive(self) -> bool:  # redis-py before 8 asks this one
+        return await super().can_read_destructive() or self._socket_has_data()  # type: ignore[misc]
 
 
-async def _closed_with_loop(client: Any) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await client.aclose()
+class _CheckedConnection(_IdleChecked, redis.asyncio.Connection):
+    pass
+
+
+class _CheckedSSLConnection(_IdleChecked, redis.asyncio.SSLConnection):
+    pass
+
+
+def _copy_async_client(given: Any) -> Any:
+    """A client like a given one, for another event loop or a forked child."""
+    if isinstance(given, redis.asyncio.cluster.RedisCluster):
+        raise ConfigurationError(
+            "the given async RedisCluster client serves the first event loop that used it; "
+            "for more event loops or forked processes, give the store a URL or settings so "
+            "that it makes clients of its own"
+        )
+    pool = given.connection_pool
+    return redis.asyncio.Redis.from_pool(
+        redis.asyncio.ConnectionPool(connection_class=pool.connection_class, **pool.connection_kwargs)
+    )
+
+
+async def _aclose_client(client: Any) -> None:
+    await client.aclose()
+
+
+async def _prepare_client(client: Any) -> None:
+    # A cluster client learns the topology once, before any concurrent use: redis-py's
+    # async cluster client may drop connections that concurrent first calls are opening
+    # while it refreshes its node table.
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
 
 
 class RedisSession(BaseSession):
@@ -395,7 +420,11 @@ class RedisSession(BaseSession):
     :meth:`close`/:meth:`aclose`; an event loop's client is also closed when
     ``asyncio.run()`` shuts that loop down. Given clients are never closed by the store. With
     only ``client=``, async calls run the sync client in a worker thread; with only
-    ``async_client=``, sync calls raise :class:`ConfigurationError`.
+    ``async_client=``, sync calls raise :class:`ConfigurationError`. A given async client
+    serves the first event loop that uses it; other event loops, and forked children,
+    get a client of their own made with its pool's settings (a given async
+    ``RedisCluster`` cannot be copied: there they raise :class:`ConfigurationError`).
+    Forked children make their own connections and never touch the parent's.
 
     :param prefix: the start of every key (must not contain ``{`` or ``}``: the store
         puts its own hash tag after it).
@@ -498,10 +527,12 @@ class RedisSession(BaseSession):
         self._client: Any = client
         self._direct_connections: _DirectConnections | None = None
         self._async_given: Any = async_client
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncClient] = (
-            weakref.WeakKeyDictionary()
+        self._async_clients: PerLoop[Any] = PerLoop(
+            self._own_async_client, _aclose_client, given=async_client, copy=_copy_async_client,
+            check=self._refuse_if_closed, prepare=_prepare_client,
         )
         self._lock = threading.Lock()
+        _fork.register(self)
         self._ttl_arg = str(self.ttl_ms).encode()
         self._scan_pattern = _glob_escape(self.prefix) + "{*}:meta"
 
@@ -524,14 +555,15 @@ class RedisSession(BaseSession):
 
     # -- clients --------------------------------------------------------------------------
 
-    def _connection_kwargs(self) -> dict[str, Any]:
+    def _connection_kwargs(self, asynchronous: bool = False) -> dict[str, Any]:
         return {
             "host": self.host, "port": self.port, "username": self._username,
             "password": self._password, "ssl": self._ssl,
             "socket_timeout": self.socket_timeout, "socket_connect_timeout": self.socket_timeout,
             # No retries: a write that failed must not be sent twice behind the caller's
             # back. RESP2: the replies read here need nothing from RESP3.
-            "retry": Retry(NoBackoff(), 0), "protocol": 2,
+            "retry": (redis.asyncio.retry.Retry if asynchronous else Retry)(NoBackoff(), 0),
+            "protocol": 2,
         }
 
     def _sync(self) -> Any:
@@ -543,6 +575,7 @@ class RedisSession(BaseSession):
                 "this RedisSession was given only an async client; pass client= for sync calls"
             )
         with self._lock:
+            self._refuse_if_closed()
             if self._client is None:
                 kwargs = self._connection_kwargs()
                 if self.cluster:
@@ -552,22 +585,15 @@ class RedisSession(BaseSession):
             return self._client
 
     async def _async(self) -> Any:
-        loop = asyncio.get_running_loop()
-        entry = self._async_clients.get(loop)
-        if entry is None:
-            for ended in [other for other in self._async_clients if other.is_closed()]:
-                del self._async_clients[ended]  # their clients closed with their loops
-            client = self._async_given
-            if client is None:
-                kwargs = self._connection_kwargs()
-                if self.cluster:
-                    client = redis.asyncio.cluster.RedisCluster(**kwargs)
-                else:
-                    client = redis.asyncio.Redis(db=self.db, **kwargs)
-            entry = self._async_clients[loop] = _AsyncClient(client, owned=self._owns_clients)
-        if not entry.ready:
-            await entry.prepare()
-        return entry.client
+        return await self._async_clients.get()
+
+    def _own_async_client(self) -> Any:
+        kwargs = self._connection_kwargs(asynchronous=True)
+        if self.cluster:
+            return redis.asyncio.cluster.RedisCluster(**kwargs)
+        connection_class = _CheckedSSLConnection if kwargs.pop("ssl") else _CheckedConnection
+        own = redis.asyncio.ConnectionPool(connection_class=connection_class, db=self.db, **kwargs)
+        return redis.asyncio.Redis.from_pool(own)
 
     @property
     def _native_async(self) -> bool:
@@ -615,6 +641,7 @@ class RedisSession(BaseSession):
         if not self._direct:
             return None
         with self._lock:
+            self._refuse_if_closed()
             if self._direct_connections is None:
                 pool = client.connection_pool
                 self._direct_connections = _DirectConnections(pool.connection_class, pool.connection_kwargs)
@@ -819,27 +846,27 @@ class RedisSession(BaseSession):
     # -- closing --------------------------------------------------------------------------------
 
     def _close(self) -> None:
-        if not self._owns_clients:
-            return
-        client, self._client = self._client, None
+        with self._lock:
+            client = self._client if self._owns_clients else None
+            if self._owns_clients:
+                self._client = None
+            direct, self._direct_connections = self._direct_connections, None
         if client is not None:
             client.close()
-        direct, self._direct_connections = self._direct_connections, None
         if direct is not None:
             direct.close()
-        clients = list(self._async_clients.items())
-        self._async_clients.clear()
-        for loop, entry in clients:
-            _close_on_loop(loop, entry)
+        self._async_clients.close()
 
     async def _aclose(self) -> None:
-        if not self._owns_clients:
-            return
-        running = asyncio.get_running_loop()
-        mine = self._async_clients.pop(running, None)
-        if mine is not None:
-            await mine.aclose()
+        await self._async_clients.aclose()
         self._close()
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        if self._owns_clients:  # a given sync client's pools check the pid themselves
+            _fork.abandon(self._client, self._direct_connections)
+            self._client = self._direct_connections = None
+        self._async_clients.forget()
 
     def _translate_error(self, error: BaseException, session_id: str | None,
                          operation: str) -> SessionError:
@@ -858,14 +885,14 @@ class _DirectConnections:
     its reply, and puts it back. A connection that has data or EOF waiting while idle
     (a server restart, an idle timeout) is reconnected before the command is sent, as
     redis-py's pool does; one whose reply may still be pending after an error is closed
-    and dropped, so a later call never reads another command's reply. After a fork the
-    child makes its own connections and leaves the parent's sockets alone.
+    and dropped, so a later call never reads another command's reply. Once closed, it
+    refuses commands and closes connections given back.
     """
 
     def __init__(self, connection_class: Any, connection_kwargs: dict[str, Any]) -> None:
         self._make = functools.partial(connection_class, **connection_kwargs)
         self._idle: collections.deque[Any] = collections.deque()
-        self._pid = os.getpid()
+        self._closed = False
 
     def run(self, command: tuple[Any, ...]) -> Any:
         """Send one command and read its reply; an error reply is raised."""
@@ -878,8 +905,8 @@ class _DirectConnections:
         """Send ``commands`` in one write on one connection and read their replies in
         order; an error reply takes its command's place (it was read whole, so the
         connection stays clean)."""
-        if self._pid != os.getpid():
-            self._idle, self._pid = collections.deque(), os.getpid()
+        if self._closed:
+            raise StoreClosedError("RedisSession is closed; open a new store")
         try:
             connection = self._idle.pop()
         except IndexError:
@@ -906,10 +933,16 @@ class _DirectConnections:
         except BaseException:
             connection.disconnect()
             raise
-        self._idle.append(connection)
+        self._put_back(connection)
         return replies
 
+    def _put_back(self, connection: Any) -> None:
+        self._idle.append(connection)
+        if self._closed:  # closed during the command
+            self.close()
+
     def close(self) -> None:
+        self._closed = True
         while True:
             try:
                 connection = self._idle.pop()
@@ -927,22 +960,6 @@ def _info(session_id: str, row: list[Any]) -> SessionInfo:
             f"the session's metadata hash holds {shown(row, 120)}, not times in microseconds",
             session_id=session_id, operation="info",
         ) from error
-
-
-def _close_on_loop(loop: asyncio.AbstractEventLoop, entry: _AsyncClient) -> None:
-    """Close an async client from sync code, on the loop its connections belong to."""
-    if loop.is_closed():
-        return  # the loop's shutdown closed it already (see _AsyncClient)
-    if loop.is_running():
-        # Sync code running on that loop, or another thread: finish in the background.
-        asyncio.run_coroutine_threadsafe(entry.aclose(), loop)
-        return
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        loop.run_until_complete(entry.aclose())
-    # Otherwise another loop runs in this thread and that one cannot be driven from
-    # here; the client closes when its loop shuts down.
 
 
 def _settings(url: StoreURL) -> tuple[dict[str, Any], dict[str, Any]]:

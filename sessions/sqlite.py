@@ -10,6 +10,16 @@ Durability: WAL journal. ``synchronous="NORMAL"`` (the default) never loses a
 committed append when the process is killed; after a power loss or OS crash the last
 appends may be missing (earlier ones are intact). ``synchronous="FULL"`` makes every
 acknowledged append survive power loss too, at the price of an fsync per append.
+
+Locking: every write, and the journal-mode switch and schema set-up of a new file (which
+SQLite may refuse at once, without its busy wait, while another connection is setting
+up the same file), retries while another connection holds the lock, until ``timeout``.
+
+Forks wait until no other thread is inside a call of the store (SQLite keeps lock
+state per process, which the child inherits: it must show no transaction in flight).
+The child then opens its own connection to the file (SQLite connections must not be
+carried across ``fork()``) and never touches the parent's; an in-memory database is
+copied into the child as it was at the fork.
 """
 
 from __future__ import annotations
@@ -23,12 +33,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
+from . import _fork
 from ._base import BaseSession, SessionInfo, stored_info, timestamp_before
 from ._errors import BackendUnavailableError, ConfigurationError, SessionError, shown
 from ._options import check_path, check_seconds
 from ._registry import StoreURL
 
-__all__ = ["SQLiteSession", "iter_keys", "open_database", "write_transaction"]
+__all__ = ["SQLiteSession", "connect", "iter_keys", "open_database", "write_transaction"]
 
 T = TypeVar("T")
 
@@ -103,6 +114,7 @@ class SQLiteSession(BaseSession):
         self.timeout = check_seconds("timeout", timeout)
         self._lock = threading.Lock()
         self._conn = self._call("open", None, self._open)
+        _fork.register_quiet(self)
 
     @classmethod
     def from_url(cls, url: StoreURL) -> SQLiteSession:
@@ -125,30 +137,32 @@ class SQLiteSession(BaseSession):
     # -- connection and schema --------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        return open_database(self.path, synchronous=self.synchronous, timeout=self.timeout,
-                             setup=self._migrate)
+        return open_database(
+            self.path, synchronous=self.synchronous, timeout=self.timeout,
+            setup=lambda conn: write_transaction(conn, self._lock, self.timeout, self._migrate),
+        )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS session_layer_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM session_layer_schema").fetchone()
-            version = row[0] or 0
-            if version > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"{self.path} has schema version {version}, newer than this library's "
-                    f"{SCHEMA_VERSION}; upgrade session-layer"
-                )
-            for step in _MIGRATIONS[version:]:
-                for statement in step:
-                    conn.execute(statement)
-            if version < SCHEMA_VERSION:
-                conn.execute("DELETE FROM session_layer_schema")
-                conn.execute("INSERT INTO session_layer_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        conn.execute("CREATE TABLE IF NOT EXISTS session_layer_schema (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM session_layer_schema").fetchone()
+        version = row[0] or 0
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"{self.path} has schema version {version}, newer than this library's "
+                f"{SCHEMA_VERSION}; upgrade session-layer"
+            )
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(statement)
+        if version < SCHEMA_VERSION:
+            conn.execute("DELETE FROM session_layer_schema")
+            conn.execute("INSERT INTO session_layer_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork(self) -> None:
+        self._lock, self._conn = reconnected(self._conn, self.path, self.synchronous, self.timeout)
 
     @property
     def schema_version(self) -> int:
@@ -291,13 +305,8 @@ class SQLiteSession(BaseSession):
 
     def _translate_error(self, error: BaseException, session_id: str | None,
                          operation: str) -> SessionError:
-        if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
-            return BackendUnavailableError(
-                f"SQLite database {self.path} stayed locked for {self.timeout:g}s",
-                session_id=session_id, operation=operation,
-            )
         return BackendUnavailableError(
-            f"SQLite database {self.path}: {error}", session_id=session_id, operation=operation
+            f"SQLite database {self.path}: {describe(error)}", session_id=session_id, operation=operation
         )
 
 
@@ -306,23 +315,74 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+class StillLocked(sqlite3.OperationalError):
+    """Another connection kept the database locked until the deadline."""
+
+    def __init__(self, error: sqlite3.OperationalError, waited: float) -> None:
+        super().__init__(str(error))
+        self.waited = waited
+
+
+def describe(error: BaseException) -> str:
+    """What went wrong, saying how long the store waited only when it did."""
+    if isinstance(error, StillLocked):
+        return f"stayed locked by another connection for {error.waited:.3g}s ({error})"
+    if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+        return f"locked by another connection ({error})"
+    return str(error)
+
+
+def _retrying(step: Callable[[], T], deadline: float, started: float) -> T:
+    """Run ``step`` again while it fails because another connection holds a lock, until
+    ``deadline`` (monotonic); then raise :class:`StillLocked` with the time waited."""
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            now = time.monotonic()
+            if now >= deadline:
+                raise StillLocked(error, now - started) from error
+            time.sleep(0.005)
+
+
 # -- helpers shared with other stores that keep a SQLite file ---------------------------------
+
+
+def _in_memory(path: str) -> bool:
+    return path == ":memory:" or path.startswith("file::memory:")
+
+
+def connect(path: str, *, synchronous: str, timeout: float) -> sqlite3.Connection:
+    """A connection to an existing database (no I/O until the first statement)."""
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def open_database(path: str, *, synchronous: str, timeout: float,
                   setup: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
     """Open (creating it private, mode 0600) a database in WAL mode and run ``setup``
-    (the schema migration) on it; the connection is closed again if that fails."""
-    in_memory = path == ":memory:" or path.startswith("file::memory:")
+    (the schema migration) on it; the connection is closed again if that fails.
+
+    Switching a new file to WAL needs the file to itself: when several connections set
+    up one new file at once, SQLite refuses the switch at once (no busy wait), so it is
+    retried until ``timeout``."""
+    in_memory = _in_memory(path)
     if not in_memory and not os.path.exists(path):
         # Create the file private before SQLite does; its -wal/-shm files copy the mode.
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    started = time.monotonic()
+    conn = connect(path, synchronous=synchronous, timeout=timeout)
     try:
         if not in_memory:
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
+            _retrying(lambda: conn.execute("PRAGMA journal_mode=WAL"), started + timeout, started)
         setup(conn)
     except BaseException:
         conn.close()
@@ -330,28 +390,34 @@ def open_database(path: str, *, synchronous: str, timeout: float,
     return conn
 
 
+def reconnected(conn: sqlite3.Connection, path: str, synchronous: str,
+                timeout: float) -> tuple[threading.Lock, sqlite3.Connection]:
+    """In a forked child that waited for no call to be in flight (see
+    :func:`sessions._fork.register_quiet`): a new lock and a connection of the child's
+    own. The parent's connection is kept, unused and never closed (see
+    :mod:`sessions._fork`); an in-memory database exists only in its connection, whose
+    copy is the child's."""
+    if _in_memory(path):
+        return threading.Lock(), conn
+    _fork.abandon(conn)
+    return threading.Lock(), connect(path, synchronous=synchronous, timeout=timeout)
+
+
 def write_transaction(conn: sqlite3.Connection, lock: threading.Lock, timeout: float,
                       operation: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``operation`` in one IMMEDIATE transaction, retrying while another process
     holds the write lock, until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     with lock:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if _is_busy(error) and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                    continue
-                raise
-            try:
-                result = operation(conn)
-                conn.execute("COMMIT")
-                return result
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        _retrying(lambda: conn.execute("BEGIN IMMEDIATE"), started + timeout, started)
+        try:
+            result = operation(conn)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 def iter_keys(conn: sqlite3.Connection, lock: threading.Lock, select: str, page: int = 500) -> Iterator[str]:

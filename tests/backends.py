@@ -40,6 +40,8 @@ class Backend:
     lacks: frozenset[str] = field(default_factory=frozenset)
     #: The store can be opened again in another process (multi-process tests).
     shared_between_processes: bool = False
+    #: The data lives in the process: a forked child works on a copy of its own.
+    private_to_process: bool = False
 
 
 @contextlib.contextmanager
@@ -204,9 +206,9 @@ def _postgres(tmp_path: Path) -> Iterator[sessions.Session]:
 
 
 BACKENDS: list[Backend] = [
-    Backend("memory", _memory),
+    Backend("memory", _memory, private_to_process=True),
     Backend("sqlite", _sqlite_file, shared_between_processes=True),
-    Backend("sqlite-memory", _sqlite_memory),
+    Backend("sqlite-memory", _sqlite_memory, private_to_process=True),
     Backend("file", _file, shared_between_processes=True),
     # Nothing is lacking: what items cannot carry is kept in the id map (sessions/conversations.py).
     Backend("conversations", _conversations),
@@ -250,7 +252,7 @@ def wrapped(stack: str, base: str) -> Backend:
             yield store
 
     return Backend(f"{stack}+{base}", open_wrapped, inner.marks, inner.lacks,
-                   inner.shared_between_processes)
+                   inner.shared_between_processes, inner.private_to_process)
 
 
 # Each backend gets its stacks with one line per stack, after its own entry, e.g.

@@ -410,6 +410,78 @@ async def test_a_cancelled_append_still_completes(conv_store: ConversationsSessi
     assert await conv_store.aget("s") == [text(i) for i in range(30)]
 
 
+def test_sync_and_async_pops_of_one_session_exclude_each_other(conv_store: ConversationsSession) -> None:
+    """A sync pop in a worker thread and an apop on the event loop never take the same
+    message: sync and async writers of a session share one lock."""
+
+    async def rounds() -> None:
+        for round_ in range(20):
+            session_id = f"s{round_}"
+            await conv_store.aappend(session_id, [text(i) for i in range(4)])
+            in_thread = asyncio.create_task(asyncio.to_thread(conv_store.pop, session_id))
+            popped = [await conv_store.apop(session_id), await in_thread]
+            assert sorted(m["content"] for m in popped) == ["message 2", "message 3"], round_
+            assert conv_store.get(session_id) == [text(0), text(1)]
+            assert conv_store.count(session_id) == 2
+
+    asyncio.run(rounds())
+
+
+def test_writers_on_loops_in_two_threads_exclude_each_other(conv_store: ConversationsSession) -> None:
+    conv_store.append("s", [text(i) for i in range(40)])
+    popped: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def on_own_loop() -> None:
+        async def pops() -> None:
+            await asyncio.to_thread(barrier.wait, 10)
+            for _ in range(10):
+                popped.append(await conv_store.apop("s"))
+
+        asyncio.run(pops())
+
+    threads = [threading.Thread(target=on_own_loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(popped, key=lambda m: m["content"]) == sorted(
+        [text(i) for i in range(20, 40)], key=lambda m: m["content"])
+    assert conv_store.get("s") == [text(i) for i in range(20)] and conv_store.count("s") == 20
+
+
+@pytest.mark.parametrize("given_async_client", [False, True])
+def test_asyncio_run_twice_applies_each_write_once(server: ConversationsServer, id_map: Path,
+                                                   given_async_client: bool) -> None:
+    """Each event loop gets its own async client: the second asyncio.run neither fails
+    after its write was applied nor leaves the id map behind the server."""
+    given = openai.AsyncOpenAI(api_key="k", base_url=server.base_url, max_retries=0) \
+        if given_async_client else None
+    store = ConversationsSession(api_key="k", base_url=server.base_url, max_retries=0,
+                                 async_client=given, id_map=id_map)
+    for i in range(3):
+        asyncio.run(store.aappend("s", [text(i)]))
+    assert store.get("s") == [text(0), text(1), text(2)]
+    assert store.count("s") == 3
+    assert len(server.requests_to("POST", "/items")) == 3
+    store.close()
+    if given is not None:  # a given client is the caller's to close (on its own loop)
+        assert not given.is_closed()
+
+
+def test_a_tool_call_in_model_dump_key_order_migrates_twice(conv_store: ConversationsSession) -> None:
+    """openai-python's model_dump() puts a tool call's keys as id, function, type: the
+    message reads back with the same key order, so a second migration finds it equal."""
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "function": {"arguments": "{}", "name": "now"}, "type": "function"}]}
+    source = sessions.MemorySession()
+    source.append("s", [USER, message, {"role": "tool", "content": "12:00", "tool_call_id": "call_1"}])
+    for _ in range(2):
+        sessions.migrate(source, conv_store)
+    assert json.dumps(conv_store.get("s")) == json.dumps(source.get("s"))
+    assert sessions.migrate(source, conv_store, verify=True).ok
+
+
 def _append_from_process(base_url: str, id_map: str, n: int, barrier: Any) -> None:
     client = openai.OpenAI(api_key="test-key", base_url=base_url, max_retries=0)
     with ConversationsSession(client, id_map=id_map) as store:

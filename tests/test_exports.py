@@ -12,7 +12,7 @@ EXPECTED = {
     "InvalidArgumentError",
     "InvalidMessageError", "InvalidSessionIdError", "MemorySession", "Message",
     "MissingDependencyError", "PostgresSession", "RedisSession", "SQLiteSession", "Session",
-    "SessionError", "SessionInfo",
+    "SessionError", "SessionInfo", "StoreClosedError",
     "StoreURL", "SupportsDeleteIfIdle", "__version__", "connect", "register_scheme", "registered_schemes",
     # wrappers, migration, maintenance
     "CompressedSession", "EncryptedSession", "MigrationReport", "amigrate", "aprune", "key_id",

@@ -404,3 +404,37 @@ def test_append_and_windowed_reads_touch_only_the_end(store: FileSession,
     assert store.get("s", limit=2000)[0] == text(18_001)
     line = size / 20_000
     assert sum(read) <= 4 * 2000 * line < size  # blocks double: at most 4x what is needed
+
+
+def _sleep_in_child(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_a_forked_child_never_holds_the_parents_file_locks(tmp_path: Path) -> None:
+    """A thread holds a session's lock when another thread forks: the child closes its
+    copy of that descriptor at once, so the parent's next writer does not wait for the
+    child to exit."""
+    import multiprocessing
+
+    store = FileSession(tmp_path / "s")
+    store.append("s", [{"role": "user", "content": "first"}])
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with store._locked("s", os.O_RDWR, exclusive=True):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    held.wait(10)
+    child = multiprocessing.get_context("fork").Process(target=_sleep_in_child, args=(5,))
+    child.start()
+    release.set()
+    holder.join(10)
+    started = time.monotonic()
+    store.append("s", [{"role": "user", "content": "second"}])
+    waited = time.monotonic() - started
+    child.join(30)
+    assert waited < 2, f"the append waited {waited:.1f}s for the child's copy of the lock"
+    assert [m["content"] for m in store.get("s")] == ["first", "second"]

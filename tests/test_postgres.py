@@ -435,3 +435,58 @@ def test_event_loops_in_threads_share_one_store(prefix: str) -> None:
     got = [m["content"] for m in store.get("shared")]
     assert sorted(got) == sorted(f"{n}:{i}" for n in range(3) for i in range(15))
     store.close()
+
+
+def _append_in_child(store: sessions.PostgresSession, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    for i in range(100, 130):
+        store.append("s", [user(i)])
+    asyncio.run(store.aappend("s", [user(130)]))
+    store.close()  # closes the child's connections only
+
+
+def test_a_forked_child_never_uses_the_given_pools(prefix: str) -> None:
+    """Given pools hold the parent's connections and worker threads: a forked child
+    opens its own with the pool's settings, while the parent keeps using the pool."""
+    import multiprocessing
+
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(POSTGRES_URL, min_size=2, max_size=2, kwargs={"autocommit": True}) as pool:
+        store = sessions.PostgresSession(pool=pool, table_prefix=prefix)
+        store.append("s", [user(0)])  # the pool's connections are in use and idle
+        context = multiprocessing.get_context("fork")
+        start = context.Event()
+        children = [context.Process(target=_append_in_child, args=(store, start)) for _ in range(2)]
+        for child in children:
+            child.start()
+        start.set()
+        for i in range(1, 31):  # at the same time: one socket in two processes crosses replies
+            store.append("s", [user(i)])
+        for child in children:
+            child.join(60)
+        assert [child.exitcode for child in children] == [0, 0]
+        got = [m["content"] for m in store.get("s")]
+        assert [c for c in got if int(c[1:]) < 100] == [f"m{i}" for i in range(31)]
+        assert sorted(c for c in got if int(c[1:]) >= 100) == sorted(
+            [f"m{i}" for i in range(100, 131)] * 2)
+        with pool.connection() as conn:  # the parent's connections were never closed
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        store.close()
+
+
+async def test_a_given_async_pool_serves_its_loop_and_other_loops_get_their_own(prefix: str) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    async with AsyncConnectionPool(POSTGRES_URL, min_size=1, max_size=2,
+                                   kwargs={"autocommit": True}) as apool:
+        store = sessions.PostgresSession(async_pool=apool, table_prefix=prefix)
+        await store.aappend("s", [user(0)])
+        # Another event loop, in a thread, while this one is still running.
+        await asyncio.to_thread(asyncio.run, store.aappend("s", [user(1)]))
+        await asyncio.to_thread(asyncio.run, store.aappend("s", [user(2)]))
+        await store.aappend("s", [user(3)])
+        assert await store.aget("s") == [user(i) for i in range(4)]
+        assert store.get("s") == [user(i) for i in range(4)]  # sync: its own pool too
+        await store.aclose()
+        assert not apool.closed

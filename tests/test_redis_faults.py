@@ -209,6 +209,62 @@ def test_a_restart_between_calls_is_invisible_to_the_next_call(own_server: Redis
     store.close()
 
 
+def test_a_restart_while_the_loop_was_idle_is_invisible_to_the_next_async_call(
+        own_server: RedisServer) -> None:
+    """A loop driven call by call (``run_until_complete``) has not read the EOF of its
+    idle connection when the next call comes: the socket is polled before sending, the
+    connection replaced, and the command sent once."""
+    store = RedisSession(host="127.0.0.1", port=own_server.port, socket_timeout=TIMEOUT)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.aappend("s", batch(0)))
+        own_server.stop()
+        own_server.start()  # the AOF replays batch 0
+        loop.run_until_complete(store.aappend("s", batch(1)))
+        loop.run_until_complete(store.aappend("s", batch(2)))
+        assert batches_in(loop.run_until_complete(store.aget("s"))) == [0, 1, 2]
+        loop.run_until_complete(store.aclose())
+    finally:
+        loop.close()
+
+
+def test_async_clients_warn_about_nothing(shared_prefix: str) -> None:
+    import warnings
+
+    async def use(store: RedisSession) -> None:
+        await store.aappend("s", batch(0))
+        assert batches_in(await store.aget("s")) == [0]
+        await store.aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(use(RedisSession(f"redis://{SHARED_HOST}:{SHARED_PORT}/0?prefix={shared_prefix}")))
+
+
+def test_a_given_async_client_serves_one_loop_and_copies_serve_the_others(shared_prefix: str) -> None:
+    import redis.asyncio
+
+    given = redis.asyncio.Redis(host=SHARED_HOST, port=SHARED_PORT)
+    store = RedisSession(client=redis.Redis(host=SHARED_HOST, port=SHARED_PORT), async_client=given,
+                         prefix=shared_prefix)
+    for number in range(3):  # each asyncio.run is a new loop; the writes land once each
+        asyncio.run(store.aappend("s", batch(number)))
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            asyncio.run(store.aappend("s", batch(3)))
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join(30)
+    assert errors == []
+    assert batches_in(store.get("s")) == [0, 1, 2, 3]
+    store.close()
+
+
 def _append_in_child(store: RedisSession, start: Any) -> None:
     start.wait()
     for number in range(1000, 1200):
