@@ -698,3 +698,50 @@ async def test_pop_item_skips_responses_only_messages_without_items() -> None:
     assert await session.get_items() == [{"role": "user", "content": "kept"}]
     assert await session.pop_item() == {"role": "user", "content": "kept"}
     assert store.get("e") == [] and await session.pop_item() is None
+
+
+# -- other frameworks' assistant turns as the SDK's chat model sends them ----------------------
+
+_TEXT_AND_CALLS = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "Checking.", "tool_calls": [
+        {"id": "call_p", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "call_p", "content": "sunny"},
+    {"role": "assistant", "content": "Sunny."},
+]
+
+
+async def test_text_and_calls_of_one_message_reach_a_chat_model_as_one_message(
+        chat_server: ChatServer) -> None:
+    store = sessions.MemorySession()
+    store.append("t", copy.deepcopy(_TEXT_AND_CALLS))
+    chat_server.script(Reply("ok"))
+    client = openai.AsyncOpenAI(base_url=chat_server.base_url, api_key="test", max_retries=0)
+    await agents.Runner.run(sdk_agent(client), "And Rome?", session=AgentsSession(store, "t"))
+    sent = chat_server.requests[-1]["messages"]
+    assert not problems(sent)
+    assert sent[-5:-1] == _TEXT_AND_CALLS  # the history, then the new question
+    await client.close()
+
+
+async def test_custom_tool_calls_are_custom_items_both_ways() -> None:
+    custom = {"id": "call_c", "type": "custom", "custom": {"name": "grep", "input": "weather *"}}
+    history = [{"role": "user", "content": "Find it"},
+               {"role": "assistant", "content": None, "tool_calls": [custom]},
+               {"role": "tool", "tool_call_id": "call_c", "content": "found"}]
+    items = messages_to_items(history)
+    assert items[1:] == [
+        {"type": "custom_tool_call", "call_id": "call_c", "name": "grep", "input": "weather *"},
+        {"type": "custom_tool_call_output", "call_id": "call_c", "output": "found"}]
+    # Written by the SDK, other frameworks read them as custom calls, not Responses-only.
+    assert items_to_messages(items) == history
+    store = sessions.MemorySession()
+    await AgentsSession(store, "c").add_items(items)  # type: ignore[arg-type]
+    assert model_view(store.get("c")) == history
+    assert await AgentsSession(store, "c").get_items() == items
+
+
+def test_an_audio_reply_is_its_transcript_for_the_sdk() -> None:
+    spoken = {"role": "assistant", "content": None,
+              "audio": {"id": "audio_1", "data": "UklG", "expires_at": 1, "transcript": "Hi there"}}
+    assert messages_to_items([spoken]) == [{"role": "assistant", "content": "Hi there"}]

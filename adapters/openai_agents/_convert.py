@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from agents.models.fake_id import FAKE_RESPONSES_ID
 
 from sessions import InvalidMessageError
 from sessions._message import Message
@@ -15,7 +17,8 @@ else:
     TResponseInputItem = dict
 
 __all__ = [
-    "Item", "items_to_messages", "kept_items", "message_items", "messages_to_items", "part_of", "plain_items",
+    "Item", "custom_call_ids", "items_to_messages", "kept_items", "message_items", "messages_to_items",
+    "part_of", "plain_items",
 ]
 
 Item = dict[str, Any]
@@ -105,6 +108,7 @@ class _Builder:
         self.messages: list[Message] = []
         self.assistant: Message | None = None
         self.group: list[Item] = []
+        self.custom: set[str] = set()  # ids of custom tool calls seen so far
 
     def flush(self) -> None:
         if self.assistant is not None:
@@ -112,7 +116,7 @@ class _Builder:
             self.assistant, self.group = None, []
 
     def _emit(self, message: Message, items: list[Item]) -> None:
-        if self.keep and plain_items(message) != items:
+        if self.keep and plain_items(message, self.custom) != items:
             message[RESPONSES_ITEMS_KEY] = items
         self.messages.append(message)
 
@@ -154,7 +158,18 @@ class _Builder:
                 "function": {"name": item.get("name", ""), "arguments": item.get("arguments") or ""},
             })
             self.group.append(item)
-        elif kind == "function_call_output" and isinstance(item.get("call_id"), str):
+        elif kind == "custom_tool_call" and isinstance(item.get("call_id"), str) \
+                and isinstance(item.get("name"), str) and isinstance(item.get("input"), str):
+            if self.assistant is None:
+                self.assistant, self.group = {"role": "assistant", "content": None}, []
+            self.assistant.setdefault("tool_calls", []).append({
+                "id": item["call_id"], "type": "custom",
+                "custom": {"name": item["name"], "input": item["input"]},
+            })
+            self.custom.add(item["call_id"])
+            self.group.append(item)
+        elif kind in ("function_call_output", "custom_tool_call_output") \
+                and isinstance(item.get("call_id"), str):
             self.flush()
             output = item.get("output")
             if not isinstance(output, str):
@@ -182,8 +197,30 @@ def items_to_messages(items: Iterable[Any]) -> list[Message]:
 # -- messages -> items --------------------------------------------------------------------
 
 
-def plain_items(message: Mapping[str, Any]) -> list[Item]:
-    """The items a message converts to when nothing else is known about them."""
+def custom_call_ids(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The ids of the custom tool calls of ``messages`` (their results are custom outputs)."""
+    return {call["id"] for message in messages for call in message.get("tool_calls") or ()
+            if type(call) is dict and call.get("type") == "custom" and type(call.get("id")) is str}
+
+
+def _call_item(call: Mapping[str, Any]) -> Item:
+    if call.get("type") == "custom":
+        custom = call.get("custom") or {}
+        return {"type": "custom_tool_call", "call_id": call.get("id", ""),
+                "name": custom.get("name", ""), "input": custom.get("input", "")}
+    function = call.get("function") or {}
+    return {"type": "function_call", "call_id": call.get("id", ""),
+            "name": function.get("name", ""), "arguments": function.get("arguments", "")}
+
+
+def plain_items(message: Mapping[str, Any], custom: Container[str] = frozenset()) -> list[Item]:
+    """The items a message converts to when nothing else is known about them.
+
+    ``custom`` holds the ids of custom tool calls: a tool message answering one becomes a
+    ``custom_tool_call_output``. Assistant text with tool calls is an output message (as
+    the SDK makes one from a Chat Completions reply, with its placeholder id), so the
+    SDK's Chat Completions converter sends text and calls as one message.
+    """
     role = message.get("role")
     content = message.get("content")
     if role in _INPUT_ROLES:
@@ -193,14 +230,18 @@ def plain_items(message: Mapping[str, Any]) -> list[Item]:
     if role == "tool":
         output: Any = content if isinstance(content, str) or content is None else [
             {"type": "input_text", "text": t} for t in _text_of(content, ("text",))]
-        return [{"type": "function_call_output", "call_id": message.get("tool_call_id", ""),
-                 "output": output or ""}]
+        call_id = message.get("tool_call_id", "")
+        kind = "custom_tool_call_output" if call_id in custom else "function_call_output"
+        return [{"type": kind, "call_id": call_id, "output": output or ""}]
     if role == "function":  # legacy: the function name stands in for the call id
         return [{"type": "function_call_output", "call_id": message.get("name") or "",
                  "output": content if isinstance(content, str) else ""}]
     items: list[Item] = []
     if isinstance(content, list):
         content = "\n".join(_text_of(content, ("text", "output_text")))
+    audio = message.get("audio")
+    if content is None and isinstance(audio, Mapping) and isinstance(audio.get("transcript"), str):
+        content = audio["transcript"]  # what the model said, as the model view reads it
     calls = list(message.get("tool_calls") or ())
     legacy = message.get("function_call")
     if isinstance(legacy, Mapping):
@@ -208,14 +249,14 @@ def plain_items(message: Mapping[str, Any]) -> list[Item]:
     if message.get("refusal"):
         parts: list[Item] = [{"type": "output_text", "text": content, "annotations": []}] if content else []
         parts.append({"type": "refusal", "refusal": message["refusal"]})
-        items.append({"type": "message", "role": "assistant", "id": "__fake_id__",
+        items.append({"type": "message", "role": "assistant", "id": FAKE_RESPONSES_ID,
                       "status": "completed", "content": parts})
+    elif content and calls:
+        items.append({"type": "message", "role": "assistant", "id": FAKE_RESPONSES_ID, "status": "completed",
+                      "content": [{"type": "output_text", "text": content, "annotations": []}]})
     elif content or not calls:
         items.append({"role": "assistant", "content": content or ""})
-    for call in calls:
-        function = call.get("function") or {}
-        items.append({"type": "function_call", "call_id": call.get("id", ""),
-                      "name": function.get("name", ""), "arguments": function.get("arguments", "")})
+    items += [_call_item(call) for call in calls if isinstance(call, Mapping)]
     return items
 
 
@@ -244,17 +285,18 @@ def kept_items(message: Message) -> list[Item] | None:
     return kept if same_meaning(made, message) else None
 
 
-def message_items(message: Message) -> tuple[list[Item], bool]:
+def message_items(message: Message, custom: Container[str] = frozenset()) -> tuple[list[Item], bool]:
     """The items of one message, and whether they are the items it was made from.
 
-    A Responses-only message whose items are unreadable has none.
+    A Responses-only message whose items are unreadable has none. ``custom``: see
+    :func:`plain_items`.
     """
     kept = kept_items(message)
     if kept is not None:
         return kept, True
     if message.get(RESPONSES_ONLY_KEY) is True:
         return [], False
-    return plain_items(message), False
+    return plain_items(message, custom), False
 
 
 def messages_to_items(messages: Iterable[Message]) -> list[TResponseInputItem]:
@@ -263,9 +305,11 @@ def messages_to_items(messages: Iterable[Message]) -> list[TResponseInputItem]:
     Every message converts, as it is: use :class:`AgentsSession` for what a model may be
     sent.
     """
+    messages = list(messages)
+    custom = custom_call_ids(messages)
     items: list[Item] = []
     for message in messages:
-        items.extend(message_items(message)[0])
+        items.extend(message_items(message, custom)[0])
     return items  # type: ignore[return-value]
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from sessions._message import Message
 from sessions.view import RESPONSES_ONLY_KEY, ModelView, model_message
 
-from ._convert import Item, message_items, part_of, plain_items
+from ._convert import Item, custom_call_ids, message_items, part_of, plain_items
 
 __all__ = ["Window"]
 
@@ -63,7 +63,7 @@ class Window:
     messages.
     """
 
-    __slots__ = ("complete", "entries", "items", "last", "messages", "owner")
+    __slots__ = ("complete", "custom", "entries", "items", "last", "messages", "owner")
 
     def __init__(self, messages: Sequence[Message], limit: int | None) -> None:
         self.messages = messages
@@ -72,8 +72,9 @@ class Window:
         self.owner: list[int] = []
         exact: list[bool] = []
         starts: list[int] = []
+        self.custom = custom_call_ids(messages)
         for index, message in enumerate(messages):
-            items, is_exact = message_items(message)
+            items, is_exact = message_items(message, self.custom)
             starts.append(len(self.entries))
             exact.append(is_exact)
             self.entries += items
@@ -131,13 +132,13 @@ class Window:
             kept = range(low, high)
             if seen is not message and message.get("tool_calls"):
                 answered = {call["id"] for call in seen.get("tool_calls") or ()}
-                kept = [e for e in kept if entries[e].get("type") != "function_call"
+                kept = [e for e in kept if entries[e].get("type") not in ("function_call", "custom_tool_call")
                         or entries[e].get("call_id") in answered]  # type: ignore[assignment]
             if exact[index] or seen is message:
                 items += [entries[e] for e in kept]
                 sources += kept
             elif kept:  # another framework's message: the items of its model form
-                made = plain_items(seen)
+                made = plain_items(seen, self.custom)
                 items += made
                 sources += [kept[-1]] * len(made)
         return items, sources, responses_only
