@@ -87,6 +87,8 @@ _KEYS_OF = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+# Keys of a request a role's message does not take (left out of its model form).
+_OTHER_MODEL_KEYS = {role: MODEL_KEYS - keys for role, keys in _KEYS_OF.items()}
 # Content part types each role takes.
 _PARTS_OF = {
     "user": frozenset({"text", "image_url", "input_audio", "file"}),
@@ -283,7 +285,7 @@ def _model_form(message: Message, extras: bool) -> Message | None:
     if out is None:
         return None
     if extras:
-        if not changed:
+        if not changed and message.keys().isdisjoint(_OTHER_MODEL_KEYS[role]):
             return message
         for key, value in message.items():
             if key not in MODEL_KEYS:
@@ -390,15 +392,15 @@ def _close_exchange(out: list[Message], at: list[int], index: int, asks: Message
         at.append(position)
 
 
-# Keys that make an assistant text message more than its text (or not model input).
-_NOT_PLAIN = frozenset({"name", "tool_calls", "refusal", "function_call", "audio", RESPONSES_ONLY_KEY})
+# Keys that make a text message of a role more than its text (or not model input):
+# request keys its role does not take included.
+_NOT_PLAIN = {role: _OTHER_MODEL_KEYS[role] | {"name", RESPONSES_ONLY_KEY} for role in _PARTS_OF}
+_NOT_PLAIN["assistant"] = _NOT_PLAIN["assistant"] | {"tool_calls", "refusal", "function_call", "audio"}
 
 
-def _plain_with_extras(message: Message, role: object) -> bool:
+def _plain_with_extras(message: Message, role: str) -> bool:
     """True if a text message of ``role`` is its own model form with extras kept."""
-    if role == "assistant":
-        return message.keys().isdisjoint(_NOT_PLAIN)
-    return "name" not in message and RESPONSES_ONLY_KEY not in message
+    return message.keys().isdisjoint(_NOT_PLAIN[role])
 
 
 def _build(source: Sequence[Message], extras: bool) -> ModelView:

@@ -150,6 +150,14 @@ def test_extras_are_kept_for_adapters() -> None:
     assert model_view([plain]) == [{"role": "user", "content": "hi"}]
 
 
+def test_extras_never_keep_request_keys_the_role_does_not_take() -> None:
+    stored = {"role": "developer", "content": "be brief", "tool_calls": [], "tool_call_id": "c1",
+              "refusal": None, "id": "d1"}
+    assert model_view([stored], extras=True) == [{"role": "developer", "content": "be brief", "id": "d1"}]
+    answer = {"role": "assistant", "content": "done", "tool_call_id": "c1", "id": "a1"}
+    assert model_view([answer], extras=True) == [{"role": "assistant", "content": "done", "id": "a1"}]
+
+
 def test_same_meaning() -> None:
     a = {"role": "assistant", "content": None, "tool_calls": [CALL], "id": "x"}
     b = {"role": "assistant", "content": "", "tool_calls": [
