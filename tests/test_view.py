@@ -169,8 +169,8 @@ def test_same_meaning() -> None:
     assert not same_meaning(a, {**b, "tool_calls": [CALL2]})
 
 
-def _same(new: dict[str, Any], viewed: dict[str, Any]) -> bool:
-    return new == viewed
+def _same(viewed: dict[str, Any]) -> dict[str, Any]:
+    return viewed  # a framework that writes back exactly what it read
 
 
 def test_rewrite_keeps_what_the_view_left_out() -> None:
@@ -188,6 +188,9 @@ def test_rewrite_keeps_what_the_view_left_out() -> None:
     # Inserting in the middle keeps both sides and what belongs to the later one.
     assert rewrite_view(stored, view, [USER, edited, *view.messages[1:]], _same) == [
         USER, edited, *stored[1:]]
+    # Removing a message in the middle keeps both sides exactly, hidden messages included.
+    assert rewrite_view(stored, view, [USER, ASKS, RESULT, edited], _same) == [*stored[:4], edited]
+    assert rewrite_view(stored, view, [USER, ANSWER], _same) == [USER, ANSWER, REASONING]
     # Writing nothing clears the viewed history.
     assert rewrite_view(stored, view, [], _same) == []
 

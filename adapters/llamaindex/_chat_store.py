@@ -24,7 +24,7 @@ from sessions.companions import (
 from sessions.view import model_message
 
 from ._convert import check_session, from_canonical_all, to_canonical_all
-from ._view import region, rewrite, span, view
+from ._view import region, rewrite, view
 
 __all__ = ["SessionChatStore", "check_index"]
 
@@ -136,7 +136,7 @@ class SessionChatStore(BaseChatStore):
             idx += len(shown.messages)
         if not 0 <= idx < len(shown.messages):
             return None
-        first, end = span(shown, idx, idx + 1)
+        first, end = shown.span(idx, idx + 1)
         removed = from_canonical_all([shown.messages[idx]], key, "delete_message")[0]
         return history[:offset + first] + history[offset + end:], removed
 

@@ -18,7 +18,7 @@ from sessions.view import ModelView
 from ._chat_store import check_index
 from ._convert import check_session, from_canonical_all, to_canonical_all
 from ._memory_state import MEMORY_STATE_SUFFIX
-from ._view import rewrite, span, view
+from ._view import rewrite, view
 
 __all__ = ["MEMORY_STATE_SUFFIX", "SessionDBChatStore"]
 
@@ -229,7 +229,7 @@ class SessionDBChatStore(AsyncDBChatStore):
         loaded, _, shown = await self._shown(key, None, "delete_message")
         if not 0 <= idx < len(shown.messages):
             return None
-        first, end = span(shown, idx, idx + 1)
+        first, end = shown.span(idx, idx + 1)
         history = loaded.messages[:first] + loaded.messages[end:]
         await self._session.areplace(key, history)
         if first < loaded.archived:
@@ -263,7 +263,7 @@ class SessionDBChatStore(AsyncDBChatStore):
         count = min(max(0, n), len(shown.messages))
         if not count:
             return []
-        first, end = span(shown, 0, count)
+        first, end = shown.span(0, count)
         history = loaded.messages if loaded.offset == 0 else await self._session.aget(key)
         await self._session.areplace(key, history[:start + first] + history[start + end:])
         return from_canonical_all(shown.messages[:count], key, "delete_oldest_messages")
@@ -276,7 +276,7 @@ class SessionDBChatStore(AsyncDBChatStore):
         count = min(max(0, n), len(shown.messages))
         if not count:
             return []
-        _, end = span(shown, 0, count)
+        _, end = shown.span(0, count)
         active = loaded.messages[start - loaded.offset:]
         await self._mark(key, start + end, active[end - 1])
         return from_canonical_all(shown.messages[:count], key, "archive_oldest_messages")

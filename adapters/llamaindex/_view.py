@@ -8,8 +8,8 @@ exchange. One exception keeps LlamaIndex's own data whole: a user message LlamaI
 wrote whose only media has no Chat Completions part (an image by ``path``, a document
 or audio by URL or path) is shown to LlamaIndex, whose LLMs resolve and send it.
 
-Indices LlamaIndex gives back count in what it was shown; :func:`span` turns them into
-stored positions. A message the view leaves out goes with the shown message after it
+Indices LlamaIndex gives back count in what it was shown; ``ModelView.span`` turns them
+into stored positions. A message the view leaves out goes with the shown message after it
 (and, after the last shown message, with that one): deleting or archiving a shown
 message takes the hidden ones before it along, as the Agents SDK needs its reasoning
 items to stay with the message they led to.
@@ -21,17 +21,15 @@ they are; what it changed, added or removed is written as LlamaIndex gives it.
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Sequence
 
 from sessions import CorruptRecordError
 from sessions._message import Message
-from sessions.view import MODEL_KEYS, ModelView
+from sessions.view import MODEL_KEYS, ModelView, rewrite_view
 
 from ._convert import MEDIA_BLOCKS, NAMESPACE, TEXT_ROLES, read_shown, to_canonical
 
-__all__ = ["region", "rewrite", "span", "view"]
+__all__ = ["region", "rewrite", "view"]
 
 # Stands in for a message LlamaIndex can read although its canonical form has nothing
 # a Chat Completions model can read, so that the model view keeps it in its place.
@@ -87,14 +85,6 @@ def _as_user(message: Message) -> Message:
     return {key: value for key, value in message.items() if key not in _NOT_FOR_USERS}
 
 
-def span(shown: ModelView, start: int, stop: int) -> tuple[int, int]:
-    """The stored range ``[first, end)`` of shown messages ``start``..``stop - 1`` with
-    the hidden messages that go with them (``start < stop``)."""
-    first = shown.positions[start - 1] + 1 if start else 0
-    end = shown.size if stop == len(shown.positions) else shown.positions[stop - 1] + 1
-    return first, end
-
-
 def region(history: Sequence[Message], window: int | None, session_id: str,
            operation: str) -> tuple[int, ModelView]:
     """``(offset, view of history[offset:])``: the part of ``history`` a store with
@@ -111,10 +101,6 @@ def region(history: Sequence[Message], window: int | None, session_id: str,
     return start + first, shown
 
 
-def _key(message: Message) -> str:
-    return json.dumps(message, sort_keys=True, ensure_ascii=False)
-
-
 def _round_trip(message: Message) -> Message:
     """What LlamaIndex writes for ``message`` when it writes back what it read."""
     content = message.get("content")
@@ -125,42 +111,7 @@ def _round_trip(message: Message) -> Message:
 
 def rewrite(stored: Sequence[Message], shown: ModelView, new: Sequence[Message]) -> list[Message]:
     """The history to store when LlamaIndex writes ``new`` (canonical) after reading
-    ``shown``, the view of ``stored``.
-
-    ``new`` is matched in order against what LlamaIndex read: a message equal to the
-    LlamaIndex round trip of a shown one is that message unchanged, and keeps its
-    stored form with the hidden messages that go with it; everything else in ``new``
-    is written as it is, and shown messages it does not keep are removed with the
-    hidden messages that go with them. Writing back what was read returns ``stored``.
-    """
-    if not shown.messages:
-        return [*stored, *new]
-    read_keys = [_key(_round_trip(message)) for message in shown.messages]
-    new_keys = [_key(message) for message in new]
-    if read_keys == new_keys:
-        return list(stored)
-    # The common edits touch the ends: match the equal head and tail directly and
-    # leave only the middle to the sequence matcher.
-    size = min(len(read_keys), len(new_keys))
-    head = 0
-    while head < size and read_keys[head] == new_keys[head]:
-        head += 1
-    tail = 0
-    while tail < size - head and read_keys[-1 - tail] == new_keys[-1 - tail]:
-        tail += 1
-    matcher = difflib.SequenceMatcher(None, read_keys[head:len(read_keys) - tail],
-                                      new_keys[head:len(new_keys) - tail], autojunk=False)
-    blocks = [(0, 0, head)] if head else []
-    blocks += [(head + i, head + j, n) for i, j, n in matcher.get_matching_blocks() if n]
-    if tail:
-        blocks.append((len(read_keys) - tail, len(new_keys) - tail, tail))
-    out: list[Message] = []
-    new_at = 0
-    for i, j, n in blocks:
-        # New or changed messages; the shown ones they replace go, with their hidden ones.
-        out.extend(new[new_at:j])
-        first, end = span(shown, i, i + n)
-        out.extend(stored[first:end])
-        new_at = j + n
-    out.extend(new[new_at:])
-    return out
+    ``shown``, the view of ``stored`` (:func:`sessions.view.rewrite_view` with
+    LlamaIndex's round trip): shown messages it did not change keep their stored form,
+    wherever they are; writing back what was read returns ``stored``."""
+    return rewrite_view(stored, shown, new, _round_trip)
