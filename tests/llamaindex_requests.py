@@ -7,7 +7,9 @@
   joined into one string, other roles a list of parts unless every block is text;
 * image blocks become ``image_url`` parts (a URL, or a ``data:`` URL of inline bytes,
   with ``detail``), audio blocks ``input_audio`` parts, document blocks ``file`` parts
-  with a ``data:`` URL; thinking blocks are skipped; any other block is an error;
+  with a ``data:`` URL (a document given by URL or path is fetched by the LLM itself:
+  here its data is the placeholder :data:`FETCHED`); thinking blocks are skipped; any
+  other block is an error;
 * tool-call blocks become ``tool_calls`` (arguments as JSON text); an assistant message
   with no text and tool calls sends ``content: null``;
 * when ``additional_kwargs`` holds ``tool_calls`` or ``function_call`` and the message
@@ -31,6 +33,9 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 
+FETCHED = "data:application/octet-stream;base64,ZmV0Y2hlZA=="
+"""The data of a document LlamaIndex's OpenAI LLM would fetch from its URL or path."""
+
 
 def _part(block: Any) -> dict[str, Any] | None:
     if isinstance(block, TextBlock):
@@ -49,7 +54,7 @@ def _part(block: Any) -> dict[str, Any] | None:
         return {"type": "input_audio", "input_audio": {"data": data, "format": block.format}}
     if isinstance(block, DocumentBlock):
         if not block.data:
-            raise ValueError("the OpenAI LLM would fetch this document itself")
+            return {"type": "file", "file": {"filename": block.title, "file_data": FETCHED}}
         return {"type": "file", "file": {"filename": block.title,
                                          "file_data": f"data:{block._guess_mimetype()};base64,"
                                                       f"{block.data.decode()}"}}
