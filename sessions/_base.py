@@ -45,6 +45,7 @@ from ._message import (
     encode_messages,
     is_listable_id,
 )
+from .companions import COMPANION_SUFFIXES
 
 __all__ = ["BaseSession", "Session", "SessionInfo", "SupportsDeleteIfIdle", "stored_info",
            "timestamp_before"]
@@ -319,14 +320,15 @@ class BaseSession(abc.ABC):
         """Iterate over every session id, streaming (no order is promised).
 
         Keys or rows that do not name a valid session id (written by something else
-        into the store's space) are skipped, so listing never fails on them."""
+        into the store's space) are skipped, so listing never fails on them; companion
+        sessions (:mod:`sessions.companions`) are not listed."""
         iterator = self._call("list_sessions", None, self._iter_sessions)
         while True:
             try:
                 session_id = self._call("list_sessions", None, next, iterator)
             except StopIteration:
                 return
-            if is_listable_id(session_id):
+            if is_listable_id(session_id) and not session_id.endswith(COMPANION_SUFFIXES):
                 yield session_id
 
     def close(self) -> None:
@@ -458,14 +460,15 @@ class BaseSession(abc.ABC):
         return await self._acall("info", session_id, self._ainfo(session_id))
 
     async def alist_sessions(self) -> AsyncIterator[str]:
-        """Iterate over every session id without blocking the event loop."""
+        """Iterate over every session id without blocking the event loop (companion
+        sessions are not listed)."""
         iterator = self._aiter_sessions()
         while True:
             try:
                 session_id = await self._acall("list_sessions", None, iterator.__anext__())
             except StopAsyncIteration:
                 return
-            if is_listable_id(session_id):
+            if is_listable_id(session_id) and not session_id.endswith(COMPANION_SUFFIXES):
                 yield session_id
 
     async def aclose(self) -> None:

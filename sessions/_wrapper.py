@@ -28,6 +28,7 @@ from ._base import Session, SessionInfo, SupportsDeleteIfIdle
 from ._errors import ConfigurationError
 from ._flow import Flow, arun, call, run
 from ._message import Message, check_cutoff, check_session_id, encode_messages
+from .companions import acompanions_hidden, companions_hidden
 
 __all__ = ["WrapperSession", "b64decode", "b64encode", "delete_if_idle_flow"]
 
@@ -198,7 +199,8 @@ class WrapperSession(abc.ABC):
         return self.inner.info(session_id)
 
     def list_sessions(self) -> Iterator[str]:
-        return self.inner.list_sessions()
+        """The wrapped store's session ids, companion sessions left out."""
+        return companions_hidden(self.inner.list_sessions())
 
     def close(self) -> None:
         """Close the wrapped store."""
@@ -243,7 +245,7 @@ class WrapperSession(abc.ABC):
         return await self.inner.ainfo(session_id)
 
     def alist_sessions(self) -> AsyncIterator[str]:
-        return self.inner.alist_sessions()
+        return acompanions_hidden(self.inner.alist_sessions())
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -34,6 +34,7 @@ from ._base import Session
 from ._errors import SessionError
 from ._message import Message, check_session_id, encode_message
 from ._registry import ENV_VAR, connect
+from .companions import delete_conversation
 from .migrate import ON_CONFLICT, MigrationReport, migrate
 from .prune import prune
 
@@ -321,7 +322,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("not deleted")
             return 1
-    store.delete(session_id)
+    delete_conversation(store, session_id)
     print(f"deleted {_shown(session_id)}")
     return 0
 

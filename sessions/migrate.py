@@ -17,6 +17,12 @@ even ``1`` versus ``1.0`` versus ``true`` must match. Running a migration twice
 therefore writes nothing the second time. ``verify=True`` compares without writing and
 reports what differs.
 
+A conversation's companion sessions (:mod:`sessions.companions`, e.g. LlamaIndex
+``Memory``'s archive mark) move with it: once the conversation is written (or found
+equal), each companion of the target is made equal to the source's (replaced, or
+deleted when the source has none); a conversation that is skipped keeps the target's.
+``verify=True`` lists a conversation whose companions differ as different.
+
 The step for one session is :func:`migrate_session`, a flow (see :mod:`sessions._flow`)
 shared by :func:`migrate` and :func:`amigrate`.
 
@@ -35,6 +41,7 @@ from ._base import Session
 from ._errors import ConflictError, InvalidArgumentError, shown
 from ._flow import Flow, arun, call, run
 from ._message import Message, check_session_id, encode_message
+from .companions import acompanions_hidden, companions, companions_hidden
 
 __all__ = ["ON_CONFLICT", "MigrationReport", "amigrate", "migrate", "migrate_session"]
 
@@ -167,13 +174,34 @@ def migrate_session(source: Session, target: Session, session_id: str, on_confli
         elif action is _Action.REPLACE:
             yield call(target, "replace", session_id, messages)
     _record(report, session_id, action, start, len(messages), verify)
+    yield from _carry_companions(source, target, session_id, action, verify, report)
+
+
+def _carry_companions(source: Session, target: Session, session_id: str, action: _Action,
+                      verify: bool, report: MigrationReport) -> Flow[None]:
+    """Make the target's companions of ``session_id`` equal the source's (they move
+    with their conversation; a skipped conversation keeps the target's)."""
+    if action is _Action.SKIP:
+        return
+    for companion in companions(session_id):
+        messages = yield call(source, "get", companion)
+        present = yield call(target, "get", companion)
+        if _texts(messages) == _texts(present):
+            continue
+        if verify:
+            if session_id not in report.different:
+                report.different.append(session_id)
+        elif messages:
+            yield call(target, "replace", companion, messages)
+        else:
+            yield call(target, "delete", companion)
 
 
 def _ids(source: Session, session_id: str | None) -> Iterator[str]:
     if session_id is not None:
         yield session_id
     else:
-        yield from source.list_sessions()
+        yield from companions_hidden(source.list_sessions())
 
 
 def migrate(source: Session, target: Session, session_id: str | None = None, *,
@@ -208,7 +236,7 @@ async def _aids(source: Session, session_id: str | None) -> AsyncIterator[str]:
     if session_id is not None:
         yield session_id
     else:
-        async for sid in source.alist_sessions():
+        async for sid in acompanions_hidden(source.alist_sessions()):
             yield sid
 
 

@@ -6,6 +6,10 @@ session's metadata (cheap, no write lock) and, for a session older than the cuto
 deletes it with the store's atomic ``delete_if_idle``, which checks the age again in
 the same step as the delete. A message appended after the metadata was read therefore
 keeps its session: nothing acknowledged is ever pruned with it.
+
+A conversation is judged by its own age; its companion sessions (see
+:mod:`sessions.companions`) are deleted after it and never pruned on their own, even
+from a store whose listing shows them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ._errors import InvalidArgumentError, shown
 from ._flow import Flow, arun, call, run
 from ._message import check_cutoff
 from ._wrapper import delete_if_idle_flow
+from .companions import companions, is_companion
 
 __all__ = ["aprune", "parse_duration", "prune", "prune_session"]
 
@@ -64,12 +69,17 @@ def _cutoff(store: object, older_than: timedelta | str, now: datetime | None,
 def prune_session(store: Session, session_id: str, cutoff: datetime, dry_run: bool) -> Flow[bool]:
     """Whether ``session_id`` was pruned (with ``dry_run``: would be): the one step
     :func:`prune` and :func:`aprune` take per session."""
+    if is_companion(session_id):
+        return False
     info = yield call(store, "info", session_id)
     if info is None or info.updated_at >= cutoff:
         return False
     if dry_run:
         return True
     deleted: bool = yield from delete_if_idle_flow(store, session_id, cutoff)
+    if deleted:
+        for companion in companions(session_id):
+            yield call(store, "delete", companion)
     return deleted
 
 

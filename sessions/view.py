@@ -45,6 +45,7 @@ Cost: one pass, O(messages); a plain text message costs one type check and a key
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -87,6 +88,8 @@ _KEYS_OF = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+# Keys of a request a role's message does not take (left out of its model form).
+_OTHER_MODEL_KEYS = {role: MODEL_KEYS - keys for role, keys in _KEYS_OF.items()}
 # Content part types each role takes.
 _PARTS_OF = {
     "user": frozenset({"text", "image_url", "input_audio", "file"}),
@@ -283,7 +286,7 @@ def _model_form(message: Message, extras: bool) -> Message | None:
     if out is None:
         return None
     if extras:
-        if not changed:
+        if not changed and message.keys().isdisjoint(_OTHER_MODEL_KEYS[role]):
             return message
         for key, value in message.items():
             if key not in MODEL_KEYS:
@@ -327,6 +330,14 @@ class ModelView:
 
     def __repr__(self) -> str:
         return f"ModelView({len(self.messages)} of {self.size} messages)"
+
+    def span(self, start: int, stop: int) -> tuple[int, int]:
+        """The source range ``[first, end)`` of viewed messages ``start`` to ``stop - 1``
+        with what the view left out that goes with them: a left-out message goes with the
+        viewed message after it, and after the last one with that one (``start < stop``)."""
+        first = self.positions[start - 1] + 1 if start else self.start
+        end = self.size if stop == len(self.positions) else self.positions[stop - 1] + 1
+        return first, end
 
     @classmethod
     def of(cls, messages: Iterable[Message], *, limit: int | None = None,
@@ -390,15 +401,15 @@ def _close_exchange(out: list[Message], at: list[int], index: int, asks: Message
         at.append(position)
 
 
-# Keys that make an assistant text message more than its text (or not model input).
-_NOT_PLAIN = frozenset({"name", "tool_calls", "refusal", "function_call", "audio", RESPONSES_ONLY_KEY})
+# Keys that make a text message of a role more than its text (or not model input):
+# request keys its role does not take included.
+_NOT_PLAIN = {role: _OTHER_MODEL_KEYS[role] | {"name", RESPONSES_ONLY_KEY} for role in _PARTS_OF}
+_NOT_PLAIN["assistant"] = _NOT_PLAIN["assistant"] | {"tool_calls", "refusal", "function_call", "audio"}
 
 
-def _plain_with_extras(message: Message, role: object) -> bool:
+def _plain_with_extras(message: Message, role: str) -> bool:
     """True if a text message of ``role`` is its own model form with extras kept."""
-    if role == "assistant":
-        return message.keys().isdisjoint(_NOT_PLAIN)
-    return "name" not in message and RESPONSES_ONLY_KEY not in message
+    return message.keys().isdisjoint(_NOT_PLAIN[role])
 
 
 def _build(source: Sequence[Message], extras: bool) -> ModelView:
@@ -525,38 +536,60 @@ def same_meaning(a: Message, b: Message) -> bool:
 # -- writing a viewed history back ----------------------------------------------------------
 
 
+def _key(message: Message) -> str:
+    return json.dumps(message, sort_keys=True, ensure_ascii=False)
+
+
 def rewrite_view(stored: Sequence[Message], view: ModelView, new: Sequence[Message],
-                 unchanged: Callable[[Message, Message], bool]) -> list[Message]:
+                 written_as: Callable[[Message], Message]) -> list[Message]:
     """The history to store when a framework writes back ``new`` after reading ``view``.
 
-    ``view`` was made (with ``positions=True``) from ``stored``; ``new`` is what the
-    framework wants the viewed history to be. Messages the framework did not change keep
-    their stored form, and what the view left out (Responses items, unreadable messages,
-    unanswered calls) stays where it was, so writing back what was read changes nothing:
+    ``view`` was made (:meth:`ModelView.of`) from ``stored``; ``new`` is what the
+    framework wants the viewed history to be, as canonical messages; ``written_as(m)``
+    is what the framework writes for a viewed message ``m`` it read and did not change
+    (its round trip). ``new`` is matched in order against the viewed messages' round
+    trips (the runs equal at both ends first, then the longest common subsequence of
+    the middle), so wherever they are:
 
-    * the longest run of ``new`` from the start, and then from the end, whose messages
-      ``unchanged(new_message, viewed_message)`` says are the viewed ones unchanged, keep
-      the stored messages they came from, with everything the view left out between them;
-    * what lies between those runs is written as ``new`` gives it, replacing the stored
-      messages between them (including what the view left out there).
+    * a viewed message the framework did not change keeps its stored form (every other
+      framework's keys with it), together with what the view left out that goes with it;
+    * everything else in ``new`` is written as it is, and viewed messages it does not
+      keep are removed, with what the view left out that goes with them.
 
-    Returns the whole new history for ``stored``: ``list(stored)`` when nothing changed.
+    What the view left out (Responses items, unreadable messages, unanswered calls) goes
+    with the viewed message after it, and after the last one, with that one. A windowed
+    view (``view.start > 0``) never touches what lies before its first viewed message:
+    results of a call outside the window belong to it. Returns the whole new history
+    for ``stored``: ``list(stored)`` when nothing changed; ``new`` after everything
+    when the view showed nothing.
     """
     viewed = view.messages
-    size = min(len(new), len(viewed))
-    head = 0
-    while head < size and unchanged(new[head], viewed[head]):
-        head += 1
-    if head == len(viewed) == len(new):
+    if not viewed:
+        return [*stored, *new]
+    read_keys = [_key(written_as(message)) for message in viewed]
+    new_keys = [_key(message) for message in new]
+    if read_keys == new_keys:
         return list(stored)
+    size = min(len(read_keys), len(new_keys))
+    head = 0
+    while head < size and read_keys[head] == new_keys[head]:
+        head += 1
     tail = 0
-    while tail < size - head and unchanged(new[len(new) - 1 - tail], viewed[len(viewed) - 1 - tail]):
+    while tail < size - head and read_keys[-1 - tail] == new_keys[-1 - tail]:
         tail += 1
-    # What the view left out goes with the viewed message after it.
-    # (When everything viewed is kept, so is what follows it.)
-    start = len(stored) if head == len(viewed) else (view.positions[head - 1] + 1 if head else view.start)
-    end = len(stored)
+    matcher = difflib.SequenceMatcher(None, read_keys[head:len(read_keys) - tail],
+                                      new_keys[head:len(new_keys) - tail], autojunk=False)
+    blocks = [(0, 0, head)] if head else []
+    blocks += [(head + i, head + j, n) for i, j, n in matcher.get_matching_blocks() if n]
     if tail:
-        last_changed = len(viewed) - tail - 1
-        end = view.positions[last_changed] + 1 if last_changed >= head else start
-    return [*stored[:start], *new[head:len(new) - tail], *stored[end:]]
+        blocks.append((len(read_keys) - tail, len(new_keys) - tail, tail))
+    floor = view.positions[0] if view.start else 0
+    out: list[Message] = list(stored[:floor])
+    new_at = 0
+    for i, j, n in blocks:
+        out.extend(new[new_at:j])  # new or changed messages take the place of those unmatched
+        first, end = view.span(i, i + n)
+        out.extend(stored[max(first, floor):end])
+        new_at = j + n
+    out.extend(new[new_at:])
+    return out

@@ -196,14 +196,19 @@ class RedisCluster:
     """A real Redis Cluster of ``masters`` primaries, each with ``replicas`` replicas, on
     loopback ports. A failed primary is replaced by its replica after about
     ``node_timeout_ms`` plus an election; a killed node restarted on its port and
-    directory rejoins (a former primary as a replica of its successor)."""
+    directory rejoins (a former primary as a replica of its successor). With
+    ``persistent=True`` every node fsyncs each write to its append-only file, so a
+    node restarted within ``node_timeout_ms`` comes back as it was."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 5000) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 5000,
+                 persistent: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="session-layer-cluster-"))
         self.servers: list[RedisServer] = []
         self.masters = masters
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
+        self.persistence = (("--appendonly", "yes", "--appendfsync", "always") if persistent
+                            else ("--appendonly", "no"))
 
     @property
     def port(self) -> int:
@@ -221,7 +226,7 @@ class RedisCluster:
                 self.servers.append(RedisServer(
                     free_port(also_free=10000), directory=node_dir,
                     args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                          "--cluster-node-timeout", str(self.node_timeout_ms), "--appendonly", "no",
+                          "--cluster-node-timeout", str(self.node_timeout_ms), *self.persistence,
                           # A rejoining replica is synced at once, not after the default 5 s
                           # wait for more replicas to share a diskless transfer.
                           "--repl-diskless-sync-delay", "0"),

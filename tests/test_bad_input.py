@@ -236,7 +236,7 @@ def test_passwords_with_special_characters_and_fragments() -> None:
     for url in (parsed, sessions.StoreURL.parse("redis://u:p%40ss@h/0")):
         assert "ss" not in repr(url) and "***" in url.redacted
     store = sessions.RedisSession("redis://:pa#ss@127.0.0.1:6379/0")
-    assert store._password == "pa#ss" and "pa#ss" not in repr(store)
+    assert store._clients.settings.password == "pa#ss" and "pa#ss" not in repr(store)
     with pytest.raises(sessions.ConfigurationError, match="fragment"):
         sessions.connect("sqlite:///chats#2024.db")
     with _scratch_directory() as directory:

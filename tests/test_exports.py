@@ -56,7 +56,7 @@ def test_llamaindex_adapter_names() -> None:
 
     assert llamaindex.__all__ == sorted(llamaindex.__all__)
     assert set(llamaindex.__all__) == {
-        "EXTRAS_KEY", "MEMORY_STATE_SUFFIX", "NAMESPACE", "SessionChatStore",
+        "MEMORY_STATE_SUFFIX", "NAMESPACE", "SessionChatStore",
         "SessionDBChatStore", "from_canonical", "to_canonical",
     }
     for name in llamaindex.__all__:

@@ -35,7 +35,6 @@ from llama_index.core.storage.chat_store.base_db import MessageStatus
 
 import sessions
 from adapters.llamaindex import (
-    EXTRAS_KEY,
     MEMORY_STATE_SUFFIX,
     NAMESPACE,
     SessionChatStore,
@@ -96,6 +95,19 @@ MESSAGES = _messages()
 IDS = [f"{m.role.value}-{i}" for i, m in enumerate(MESSAGES)]
 
 
+def _tool_result(call_id: str, text: str) -> ChatMessage:
+    return ChatMessage(role="tool", content=text, additional_kwargs={"tool_call_id": call_id})
+
+
+# A history of every kind of message, each shown to LlamaIndex as it was written: the
+# calls answered by results right after them, no tool result without its call.
+HISTORY = [
+    *MESSAGES[:18], _tool_result("call_1", "3"), _tool_result("call_2", "noon"),
+    MESSAGES[18], _tool_result("call_3", "raw"), MESSAGES[19], _tool_result("call_4", "4"),
+    *MESSAGES[22:],
+]
+
+
 @pytest.fixture(params=params((*FRAMEWORK_BACKENDS, "memory")))
 def framework_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessions.Session]:
     """The framework stores (SQLite and the servers) plus MemorySession."""
@@ -151,10 +163,24 @@ FOREIGN = [
 ]
 
 
+def test_foreign_messages_are_written_back_unchanged(framework_store: sessions.Session) -> None:
+    framework_store.append("foreign", FOREIGN)
+    chat_store = SessionChatStore(framework_store)
+    chat_store.set_messages("foreign", chat_store.get_messages("foreign"))
+    assert framework_store.get("foreign") == FOREIGN
+    memory = Memory.from_defaults(session_id="foreign", chat_store=SessionDBChatStore(framework_store))
+    memory.set(memory.get_all())
+    assert framework_store.get("foreign") == FOREIGN
+
+
 @pytest.mark.parametrize("canonical", FOREIGN)
-def test_foreign_messages_are_written_back_unchanged(canonical: dict[str, Any]) -> None:
+def test_other_frameworks_keys_are_not_read(canonical: dict[str, Any]) -> None:
+    """Keys LlamaIndex has no field for stay in the store, never in additional_kwargs
+    (where Memory would count them as tokens and LLMs would send them)."""
     message = from_canonical(canonical)
-    assert to_canonical(message) == canonical
+    known = set(message.additional_kwargs) - {"tool_call_id", "name", "tool_calls"}
+    assert not known
+    assert to_canonical(message) == to_canonical(from_canonical(to_canonical(message)))
 
 
 def test_equivalent_forms_are_normalised_when_rewritten() -> None:
@@ -171,8 +197,7 @@ def test_equivalent_forms_are_normalised_when_rewritten() -> None:
 
 
 def test_foreign_messages_read_as_llamaindex_expects() -> None:
-    assert from_canonical(FOREIGN[0]).additional_kwargs == {
-        EXTRAS_KEY: {"id": "msg-1", "metadata": {"k": [1, 2]}}}
+    assert from_canonical(FOREIGN[0]) == ChatMessage(role="user", content="from elsewhere")
     call = from_canonical(FOREIGN[1]).blocks[0]
     assert call == ToolCallBlock(tool_call_id="t1", tool_name="f", tool_kwargs={"a": 1})
     assert from_canonical(FOREIGN[2]).additional_kwargs == {"tool_call_id": "t1"}
@@ -227,17 +252,17 @@ def test_chat_store_sync_methods(framework_store: sessions.Session) -> None:
     assert chat_store.delete_last_message(key) is None
     assert chat_store.delete_message(key, 0) is None
 
-    chat_store.set_messages(key, MESSAGES[:3])
-    for message in MESSAGES[3:]:
+    chat_store.set_messages(key, HISTORY[:3])
+    for message in HISTORY[3:]:
         chat_store.add_message(key, message)
-    assert chat_store.get_messages(key) == MESSAGES
-    assert framework_store.get(key) == [to_canonical(m) for m in MESSAGES]
+    assert chat_store.get_messages(key) == HISTORY
+    assert framework_store.get(key) == [to_canonical(m) for m in HISTORY]
 
-    assert chat_store.delete_message(key, 1) == MESSAGES[1]
-    assert chat_store.delete_message(key, -1) == MESSAGES[-1]
-    assert chat_store.delete_message(key, len(MESSAGES)) is None
-    assert chat_store.delete_last_message(key) == MESSAGES[-2]
-    expected = [MESSAGES[0], *MESSAGES[2:-2]]
+    assert chat_store.delete_message(key, 1) == HISTORY[1]
+    assert chat_store.delete_message(key, -1) == HISTORY[-1]
+    assert chat_store.delete_message(key, len(HISTORY)) is None
+    assert chat_store.delete_last_message(key) == HISTORY[-2]
+    expected = [HISTORY[0], *HISTORY[2:-2]]
     assert chat_store.get_messages(key) == expected
 
     chat_store.add_message("bob", ChatMessage(role="user", content="hi"))
@@ -256,16 +281,16 @@ async def test_chat_store_async_methods(framework_store: sessions.Session) -> No
     assert await chat_store.adelete_last_message(key) is None
     assert await chat_store.adelete_message(key, 0) is None
 
-    await chat_store.aset_messages(key, MESSAGES[:3])
-    for message in MESSAGES[3:]:
+    await chat_store.aset_messages(key, HISTORY[:3])
+    for message in HISTORY[3:]:
         await chat_store.async_add_message(key, message)
-    assert await chat_store.aget_messages(key) == MESSAGES
-    assert await chat_store.adelete_message(key, 0) == MESSAGES[0]
-    assert await chat_store.adelete_message(key, -1) == MESSAGES[-1]
-    assert await chat_store.adelete_last_message(key) == MESSAGES[-2]
-    assert await chat_store.aget_messages(key) == MESSAGES[1:-2]
+    assert await chat_store.aget_messages(key) == HISTORY
+    assert await chat_store.adelete_message(key, 0) == HISTORY[0]
+    assert await chat_store.adelete_message(key, -1) == HISTORY[-1]
+    assert await chat_store.adelete_last_message(key) == HISTORY[-2]
+    assert await chat_store.aget_messages(key) == HISTORY[1:-2]
     assert await chat_store.aget_keys() == [key]
-    assert await chat_store.adelete_messages(key) == MESSAGES[1:-2]
+    assert await chat_store.adelete_messages(key) == HISTORY[1:-2]
     assert await chat_store.aget_keys() == []
 
 
@@ -498,15 +523,15 @@ async def test_db_chat_store_methods(framework_store: sessions.Session) -> None:
     assert await db.count_messages("other", status="archived") == 1  # type: ignore[arg-type]
 
 
-async def test_db_chat_store_mark_is_capped_when_history_is_rewritten(
+async def test_db_chat_store_mark_goes_stale_when_history_is_rewritten(
         framework_store: sessions.Session) -> None:
     db = SessionDBChatStore(framework_store)
     await db.add_messages("k", _turn(0) + _turn(1))
     await db.archive_oldest_messages("k", 3)
     framework_store.replace("k", [{"role": "user", "content": "rewritten"}])
-    assert await db.count_messages("k") == 0
-    assert await db.get_messages("k", status=MessageStatus.ARCHIVED) == [
-        ChatMessage(role="user", content="rewritten")]
+    assert await db.count_messages("k") == 1
+    assert await db.get_messages("k", status=MessageStatus.ARCHIVED) == []
+    assert await db.get_messages("k") == [ChatMessage(role="user", content="rewritten")]
 
 
 async def test_db_chat_store_bad_input_leaves_the_store_untouched(
@@ -565,8 +590,7 @@ async def test_function_agent_tool_calls_are_stored_canonically(framework_store:
     assert result == {"role": "tool", "tool_call_id": tool_call["id"], "content": "5"}
     assert answer == {"role": "assistant", "content": "Tool calls complete."}
     history = await memory.aget_all()
-    assert history[1] == ChatMessage(role="user", content="Hello",
-                                     additional_kwargs={EXTRAS_KEY: {"id": "m-1"}})
+    assert history[1] == ChatMessage(role="user", content="Hello")
     assert history[4].blocks == [
         ToolCallBlock(tool_call_id=tool_call["id"], tool_name="_add", tool_kwargs={"a": 2, "b": 3})]
 

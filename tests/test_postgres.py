@@ -208,7 +208,7 @@ def test_the_messages_table_may_be_hash_partitioned_by_session(prefix: str) -> N
                 sql.Identifier(f"{prefix}messages_{n}"))).fetchone() for n in range(4)]
             assert all(row is not None and row[0] > 0 for row in spread), spread
             plan = "\n".join(row[0] for row in conn.execute(
-                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + store._sql["get_last"],
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + store._statements.sql["get_last"],
                 ("s4", 2)))
         scanned = [line for line in plan.splitlines()
                    if f"{prefix}messages_" in line and "never executed" not in line]
@@ -236,7 +236,7 @@ def test_windowed_read_is_an_index_scan(pg: sessions.PostgresSession) -> None:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"ANALYZE {pg.table_prefix}messages")
         plan = "\n".join(row[0] for row in conn.execute(
-            "EXPLAIN " + pg._sql["get_last"], ("long", 50)))
+            "EXPLAIN " + pg._statements.sql["get_last"], ("long", 50)))
     assert "Index Scan Backward" in plan, plan
     assert "Sort" not in plan, plan
     assert pg.get("long", limit=50) == [user(i) for i in range(1950, 2000)]
@@ -411,7 +411,7 @@ def test_prepare_false_sends_no_prepared_statements(prefix: str, prepare: bool) 
         for i in range(10):
             store.append("s", [user(i)])
             store.get("s", limit=2)
-        pool = store._sync_pool()
+        pool = store._pools.sync()
         with pool.connection() as conn:
             row = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
     assert row is not None

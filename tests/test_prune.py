@@ -11,6 +11,7 @@ import pytest
 
 import sessions
 from sessions import MemorySession, aprune, prune
+from sessions.companions import companions
 from sessions.prune import parse_duration
 from tests.conformance.messages import text
 
@@ -187,7 +188,7 @@ def test_a_protocol_only_store_is_pruned_by_info_then_delete() -> None:
     assert not isinstance(store, sessions.SupportsDeleteIfIdle)
     later = datetime.now(timezone.utc) + timedelta(days=2)
     assert prune(store, "1d", now=later) == ["old"]  # type: ignore[arg-type]
-    assert store.deleted == ["old"]
+    assert store.deleted == ["old", *companions("old")]  # the conversation, then its companions
 
 
 @pytest.mark.parametrize("older_than", ["3000000w", timedelta.max])

@@ -56,7 +56,8 @@ def keys_of(client: redis.Redis, prefix: str) -> set[str]:
 def test_url_forms_and_options() -> None:
     store = RedisSession("rediss://user:p%40ss@cache.example:6380/3?prefix=app:&ttl=90&socket_timeout=2")
     assert (store.host, store.port, store.db, store.cluster) == ("cache.example", 6380, 3, False)
-    assert store._ssl and store._username == "user" and store._password == "p@ss"
+    settings = store._clients.settings
+    assert settings.ssl and settings.username == "user" and settings.password == "p@ss"
     assert (store.prefix, store.ttl_ms, store.socket_timeout) == ("app:", 90_000, 2.0)
     cluster = sessions.connect("redis+cluster://node1:7000?ttl=0")
     assert isinstance(cluster, RedisSession)

@@ -23,7 +23,7 @@ import sessions
 from sessions import RedisSession
 from sessions.redis import _glob_escape
 from tests.backends import server_unavailable
-from tests.redis_servers import SHARED_HOST, SHARED_PORT, RedisServer, reachable
+from tests.redis_servers import SHARED_HOST, SHARED_PORT, RedisCluster, RedisServer, reachable, wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -56,6 +56,16 @@ def shared_prefix() -> Iterator[str]:
     with redis.Redis(host=SHARED_HOST, port=SHARED_PORT) as client:
         for key in client.scan_iter(match=_glob_escape(chosen) + "*"):
             client.unlink(key)
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[RedisCluster]:
+    """A Redis Cluster of this module alone (3 primaries) whose nodes fsync every write."""
+    if not RedisServer.available():
+        server_unavailable("redis-server", "not installed")
+    cluster = RedisCluster(persistent=True).start()
+    yield cluster
+    cluster.remove()
 
 
 @pytest.fixture
@@ -224,6 +234,52 @@ def test_a_restart_while_the_loop_was_idle_is_invisible_to_the_next_async_call(
         loop.run_until_complete(store.aappend("s", batch(2)))
         assert batches_in(loop.run_until_complete(store.aget("s"))) == [0, 1, 2]
         loop.run_until_complete(store.aclose())
+    finally:
+        loop.close()
+
+
+def _restart(cluster: RedisCluster, node: RedisServer) -> None:
+    """Kill ``node`` and start it again (its append-only file replays its writes)."""
+    node.stop()  # the idle connections to it are now closed by the peer
+    node.start()
+    wait_until(cluster.healthy, "the cluster after a restart", 30)
+
+
+def test_a_restart_between_calls_is_invisible_to_the_next_cluster_call(own_cluster: RedisCluster) -> None:
+    store = RedisSession(f"redis+cluster://127.0.0.1:{own_cluster.port}?prefix={uuid.uuid4().hex}:",
+                         socket_timeout=TIMEOUT)
+    store.append("s", batch(0))
+    node = own_cluster.primary_for(store._keys("s")[0])
+    _restart(own_cluster, node)
+    store.append("s", batch(1))  # reconnects before sending: no error, nothing sent twice
+    _restart(own_cluster, node)
+    assert batches_in(store.get("s")) == [0, 1]
+    store.close()
+
+
+def test_a_restart_while_the_loop_was_idle_is_invisible_to_the_next_async_cluster_call(
+        own_cluster: RedisCluster) -> None:
+    """As on a standalone server: a cluster node polls the socket of the idle connection
+    it takes before sending on it, so the first command after the restart goes out once,
+    on a new connection, whether it is a write, a read or a scan over every primary."""
+    store = RedisSession(f"redis+cluster://127.0.0.1:{own_cluster.port}?prefix={uuid.uuid4().hex}:",
+                         socket_timeout=TIMEOUT)
+
+    async def listed() -> list[str]:
+        return [session_id async for session_id in store.alist_sessions()]
+
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    try:
+        run(store.aappend("s", batch(0)))
+        node = own_cluster.primary_for(store._keys("s")[0])
+        _restart(own_cluster, node)
+        run(store.aappend("s", batch(1)))
+        _restart(own_cluster, node)
+        assert batches_in(run(store.aget("s"))) == [0, 1]
+        _restart(own_cluster, node)
+        assert run(listed()) == ["s"]
+        run(store.aclose())
     finally:
         loop.close()
 

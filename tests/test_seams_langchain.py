@@ -310,6 +310,15 @@ def test_a_langchain_write_back_keeps_what_the_agents_sdk_stored() -> None:
     assert again[1:] == [*stored[1:], added]
     # And the Agents SDK reads its items back, ids, status and citations included.
     assert asyncio.run(session.get_items())[1:] == [*items[1:], added]
+    # Removing a message in the middle keeps the stored form of those on both sides.
+    read = history.messages
+    tool_at = next(i for i, m in enumerate(read) if isinstance(m, ToolMessage))
+    last_user = len(read) - 1
+    read[last_user] = HumanMessage("One more thing, please.")
+    history.messages = read[:tool_at] + read[tool_at + 1:]
+    after = store.get(SID)
+    assert after[:2] == again[:2] and after[-2] == again[-2]  # untouched on both sides
+    assert after[-1] == {"role": "user", "content": "One more thing, please."}
 
 
 # -- custom tool calls ------------------------------------------------------------------------------
@@ -420,5 +429,5 @@ def test_written_rewritten_then_read_by_langchain_and_the_others(
     assert len(read) == len(ModelView.of(after).messages)
     _assert_valid_for_a_model(_chain_turn(store, "Go on."))
     # The other frameworks still read the history too.
-    assert len(SessionChatStore(store).get_messages(SID)) == store.count(SID)
+    assert len(SessionChatStore(store).get_messages(SID)) == len(ModelView.of(store.get(SID)).messages)
     assert asyncio.run(AgentsSession(store, SID).get_items())

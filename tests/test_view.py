@@ -150,6 +150,14 @@ def test_extras_are_kept_for_adapters() -> None:
     assert model_view([plain]) == [{"role": "user", "content": "hi"}]
 
 
+def test_extras_never_keep_request_keys_the_role_does_not_take() -> None:
+    stored = {"role": "developer", "content": "be brief", "tool_calls": [], "tool_call_id": "c1",
+              "refusal": None, "id": "d1"}
+    assert model_view([stored], extras=True) == [{"role": "developer", "content": "be brief", "id": "d1"}]
+    answer = {"role": "assistant", "content": "done", "tool_call_id": "c1", "id": "a1"}
+    assert model_view([answer], extras=True) == [{"role": "assistant", "content": "done", "id": "a1"}]
+
+
 def test_same_meaning() -> None:
     a = {"role": "assistant", "content": None, "tool_calls": [CALL], "id": "x"}
     b = {"role": "assistant", "content": "", "tool_calls": [
@@ -161,8 +169,8 @@ def test_same_meaning() -> None:
     assert not same_meaning(a, {**b, "tool_calls": [CALL2]})
 
 
-def _same(new: dict[str, Any], viewed: dict[str, Any]) -> bool:
-    return new == viewed
+def _same(viewed: dict[str, Any]) -> dict[str, Any]:
+    return viewed  # a framework that writes back exactly what it read
 
 
 def test_rewrite_keeps_what_the_view_left_out() -> None:
@@ -180,6 +188,9 @@ def test_rewrite_keeps_what_the_view_left_out() -> None:
     # Inserting in the middle keeps both sides and what belongs to the later one.
     assert rewrite_view(stored, view, [USER, edited, *view.messages[1:]], _same) == [
         USER, edited, *stored[1:]]
+    # Removing a message in the middle keeps both sides exactly, hidden messages included.
+    assert rewrite_view(stored, view, [USER, ASKS, RESULT, edited], _same) == [*stored[:4], edited]
+    assert rewrite_view(stored, view, [USER, ANSWER], _same) == [USER, ANSWER, REASONING]
     # Writing nothing clears the viewed history.
     assert rewrite_view(stored, view, [], _same) == []
 

@@ -127,8 +127,8 @@ def _check_left_out(stored: Sequence[Message], positions: list[int]) -> None:
                 " through the wrapper that wrote it)", index=index)
 
 
-def _unchanged(new: Message, viewed: Message) -> bool:
-    return new == to_canonical(from_canonical(viewed))
+def _written_as(viewed: Message) -> Message:
+    return to_canonical(from_canonical(viewed))
 
 
 def rewrite(stored: Sequence[Message], view: ModelView, new: Sequence[Message]) -> list[Message]:
@@ -138,4 +138,4 @@ def rewrite(stored: Sequence[Message], view: ModelView, new: Sequence[Message]) 
     Messages LangChain did not change keep their stored form, and what the view left
     out stays (:func:`sessions.view.rewrite_view`): ``list(stored)`` when nothing changed.
     """
-    return rewrite_view(stored, view, new, _unchanged)
+    return rewrite_view(stored, view, new, _written_as)

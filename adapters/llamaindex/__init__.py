@@ -3,19 +3,22 @@
 Three public pieces, all keyed by session id:
 
 * :class:`SessionChatStore` -- a ``BaseChatStore`` for ``ChatMemoryBuffer`` and the chat
-  engines. ``window=N`` makes every read return only the last N messages of a key,
+  engines. ``window=N`` makes every read view only the last N messages of a key,
   so a turn over a long conversation costs O(N), not O(history).
 * :class:`SessionDBChatStore` -- an ``AsyncDBChatStore`` for
   ``llama_index.core.memory.Memory.from_defaults(session_id=..., chat_store=...)``.
   The session holds the *whole* conversation in order (what every other framework
   reads); how many of its oldest messages ``Memory`` has archived is kept in a small
-  sibling session, ``session_id + MEMORY_STATE_SUFFIX``.
+  companion session, ``session_id + MEMORY_STATE_SUFFIX``.
 * :func:`to_canonical` and :func:`from_canonical` -- ``ChatMessage`` to and from the
   canonical (Chat Completions) message. A message read back is equal (``==``) to the
   one that was stored: what the canonical format cannot say is kept under the
-  message's ``"llamaindex"`` key. Canonical keys LlamaIndex has no field for (written
-  by other frameworks) travel in ``additional_kwargs["canonical_extras"]`` and are
-  written back as they were.
+  message's ``"llamaindex"`` key, used while it still matches the message.
+
+Both stores hand LlamaIndex the model view of the stored messages
+(:func:`sessions.model_view`), whichever framework wrote them, and write back only
+what LlamaIndex changed: messages it returns unchanged keep their stored form, with
+every other framework's keys.
 
 The conversion rules, per message kind, are listed in ``docs/fidelity.md``.
 """
@@ -32,11 +35,10 @@ except ImportError as error:  # pragma: no cover - exercised without the extra i
     ) from error
 
 from ._chat_store import SessionChatStore
-from ._convert import EXTRAS_KEY, NAMESPACE, from_canonical, to_canonical
+from ._convert import NAMESPACE, from_canonical, to_canonical
 from ._memory import MEMORY_STATE_SUFFIX, SessionDBChatStore
 
 __all__ = [
-    "EXTRAS_KEY",
     "MEMORY_STATE_SUFFIX",
     "NAMESPACE",
     "SessionChatStore",

@@ -21,17 +21,13 @@ from llama_index.core.bridge.pydantic import BaseModel
 
 from adapters._gc import collector_paused
 from sessions import ConfigurationError, CorruptRecordError, InvalidMessageError, Session
-from sessions._message import Message
+from sessions._message import ROLES, Message
+from sessions.view import model_message, same_meaning
 
-__all__ = ["EXTRAS_KEY", "NAMESPACE", "from_canonical", "to_canonical"]
+__all__ = ["NAMESPACE", "from_canonical", "to_canonical"]
 
 NAMESPACE = "llamaindex"
 """Message key holding what the canonical format cannot express about a ``ChatMessage``."""
-
-EXTRAS_KEY = "canonical_extras"
-"""``additional_kwargs`` key holding canonical keys that ``ChatMessage`` has no field for."""
-
-_CANONICAL_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", NAMESPACE})
 
 _ROLE_OUT: dict[Any, str] = {
     MessageRole.SYSTEM: "system",
@@ -47,7 +43,15 @@ _ROLE_OUT: dict[Any, str] = {
 _ROLE_OUT.update({role.value: name for role, name in list(_ROLE_OUT.items())})  # str roles too
 _RENAMED_ROLES = frozenset({MessageRole.CHATBOT, MessageRole.MODEL, "chatbot", "model"})
 _ROLE_IN: dict[str, MessageRole] = {role.value: role for role in MessageRole}
-_TEXT_ROLES = frozenset({"system", "developer", "user", "assistant"})
+TEXT_ROLES = frozenset({"system", "developer", "user", "assistant"})
+_TEXT_ROLES_IN: dict[Any, MessageRole] = {role: _ROLE_IN[role] for role in TEXT_ROLES}
+# Keys a role's canonical message must have (the store refuses it without), with the
+# namespace flag saying that the ChatMessage had none (``""`` is stored instead).
+_REQUIRED = {"tool": (("tool_call_id", "no_tool_call_id"),)}
+_FLAG = {key: flag for pairs in _REQUIRED.values() for key, flag in pairs}
+_CANONICAL_ROLES = frozenset(ROLES)
+MEDIA_BLOCKS = (ImageBlock, AudioBlock, DocumentBlock)
+"""Blocks of media LlamaIndex's LLMs send (resolving a URL or path themselves)."""
 
 
 # -- conversion: ChatMessage -> canonical ---------------------------------------------------
@@ -117,7 +121,9 @@ def to_canonical(message: ChatMessage) -> Message:
     ``name`` in ``additional_kwargs`` become the keys of the same name. Everything
     else (other ``additional_kwargs``, blocks without a canonical part, the order of
     blocks, the ``chatbot``/``model`` roles) is kept under :data:`NAMESPACE`, so that
-    :func:`from_canonical` returns an equal message.
+    :func:`from_canonical` returns an equal message. A tool message without a
+    ``tool_call_id`` gets ``""`` there (the store requires one; models are not shown
+    it) and a flag in the namespace.
     """
     role = _ROLE_OUT[message.role]
     blocks = message.blocks
@@ -127,14 +133,13 @@ def to_canonical(message: ChatMessage) -> Message:
         namespace["role"] = MessageRole(message.role).value
     result: Message = {"role": role}
 
-    if not kwargs and role in _TEXT_ROLES and len(blocks) == 1 and type(blocks[0]) is TextBlock:
+    if not kwargs and role in TEXT_ROLES and len(blocks) == 1 and type(blocks[0]) is TextBlock:
         result["content"] = blocks[0].text
         if namespace:
             result[NAMESPACE] = namespace
         return result
 
     calls: Any = None
-    extras: dict[str, Any] = {}
     rest: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key == "tool_calls" and isinstance(value, (list, tuple)):
@@ -143,8 +148,6 @@ def to_canonical(message: ChatMessage) -> Message:
             result["tool_call_id"] = value
         elif key == "name" and isinstance(value, str):
             result["name"] = value
-        elif key == EXTRAS_KEY and isinstance(value, dict):
-            extras = value
         else:
             rest[key] = value
 
@@ -160,10 +163,7 @@ def to_canonical(message: ChatMessage) -> Message:
             exact = False
         else:
             parts.append(part)
-    if "content" in extras:
-        # Content other frameworks wrote that LlamaIndex blocks cannot hold exactly.
-        result["content"] = extras["content"]
-    elif len(parts) == 1 and parts[0]["type"] == "text":
+    if len(parts) == 1 and parts[0]["type"] == "text":
         result["content"] = parts[0]["text"]
     else:
         result["content"] = parts or None
@@ -176,16 +176,14 @@ def to_canonical(message: ChatMessage) -> Message:
     elif call_blocks:
         result["tool_calls"] = [_call_to_canonical(block) for block in call_blocks]
 
-    if role == "tool" and "tool_call_id" not in result:
-        result["tool_call_id"] = ""
-        namespace["no_tool_call_id"] = True
-    for key, value in extras.items():
-        if key not in _CANONICAL_KEYS and key not in result:
-            result[key] = value
+    for key, flag in _REQUIRED.get(role, ()):
+        if key not in result:
+            result[key] = ""
+            namespace[flag] = True
     if rest:
         namespace["additional_kwargs"] = _plain(rest)
 
-    if exact and "content" not in extras and not all(type(block) is TextBlock for block in blocks):
+    if exact and not all(type(block) is TextBlock for block in blocks):
         rebuilt = _blocks(result.get("content"), calls is None and result.get("tool_calls"))
         exact = rebuilt == list(blocks)
     if not exact:
@@ -204,6 +202,7 @@ def to_canonical(message: ChatMessage) -> Message:
 # slots), without its per-call field walk: a third of its cost. The values are already
 # valid (a str text; a MessageRole, a dict and a list of blocks).
 _set_attribute = object.__setattr__
+_new = object.__new__
 
 
 def _construct(cls: type[Any], fields: dict[str, Any], fields_set: set[str]) -> Any:
@@ -228,6 +227,22 @@ def _message(role: MessageRole, additional_kwargs: dict[str, Any], blocks: list[
     return message
 
 
+def _text_message(role: MessageRole, text: str) -> ChatMessage:
+    """``_message(role, {}, [_text_block(text)])`` in one call: most messages of a long
+    read are plain text, and each saved call is a tenth of their cost."""
+    block = _new(TextBlock)
+    _set_attribute(block, "__dict__", {"block_type": "text", "text": text})
+    _set_attribute(block, "__pydantic_fields_set__", {"text"})
+    _set_attribute(block, "__pydantic_extra__", None)
+    _set_attribute(block, "__pydantic_private__", None)
+    message = _new(ChatMessage)
+    _set_attribute(message, "__dict__", {"role": role, "additional_kwargs": {}, "blocks": [block]})
+    _set_attribute(message, "__pydantic_fields_set__", {"role", "additional_kwargs", "blocks"})
+    _set_attribute(message, "__pydantic_extra__", None)
+    _set_attribute(message, "__pydantic_private__", None)
+    return message
+
+
 def _split_data_url(url: str) -> tuple[str | None, bytes] | None:
     """(mimetype, base64 bytes) of a ``data:...;base64,...`` URL, or None."""
     if not url.startswith("data:"):
@@ -248,10 +263,17 @@ def _part_to_block(part: Mapping[str, Any]) -> Any | None:
     kind = part.get("type")
     if kind == "text" and len(part) == 2 and isinstance(part.get("text"), str):
         return _text_block(part["text"])
+    try:
+        return _media_block(kind, part)
+    except ValueError:  # data the block's own validation refuses
+        return None
+
+
+def _media_block(kind: object, part: Mapping[str, Any]) -> Any | None:
     if kind == "image_url" and len(part) == 2:
         image = part.get("image_url")
         if not isinstance(image, dict) or not isinstance(image.get("url"), str) \
-                or not set(image) <= {"url", "detail"}:
+                or not set(image) <= {"url", "detail"} or not isinstance(image.get("detail", ""), str):
             return None
         detail = image.get("detail")
         inline = _split_data_url(image["url"])
@@ -261,13 +283,15 @@ def _part_to_block(part: Mapping[str, Any]) -> Any | None:
     if kind == "input_audio" and len(part) == 2:
         audio = part.get("input_audio")
         if isinstance(audio, dict) and set(audio) == {"data", "format"} \
-                and isinstance(audio["data"], str) and isinstance(audio["format"], str):
+                and isinstance(audio["data"], str) and audio["data"].isascii() \
+                and isinstance(audio["format"], str):
             return AudioBlock(audio=audio["data"].encode("ascii"), format=audio["format"])
         return None
     if kind == "file" and len(part) == 2:
         file = part.get("file")
         if not isinstance(file, dict) or not set(file) <= {"file_data", "filename"} \
-                or not isinstance(file.get("file_data"), str):
+                or not isinstance(file.get("file_data"), str) \
+                or not isinstance(file.get("filename", ""), str):
             return None
         inline = _split_data_url(file["file_data"])
         if inline is None:
@@ -320,6 +344,108 @@ def _blocks(content: Any, tool_calls: Any) -> list[Any] | None:
     return blocks
 
 
+def _readable_blocks(message: Mapping[str, Any]) -> list[Any]:
+    """Blocks for what LlamaIndex can hold of any canonical message's content (never
+    fails). A refusal has no block of its own: it reads as the text it says."""
+    content = message.get("content")
+    blocks: list[Any] = []
+    if isinstance(content, str):
+        blocks.append(_text_block(content))
+    elif isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                blocks.append(_text_block(part["refusal"]))
+            elif (block := _part_to_block(part)) is not None:
+                blocks.append(block)
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal and message.get("role") == "assistant":
+        blocks.append(_text_block(refusal))
+    return blocks
+
+
+def _portable(message: Mapping[str, Any], role: MessageRole, namespace: Mapping[str, Any]) -> ChatMessage:
+    """The ChatMessage of a message's canonical fields, with the namespace's
+    ``additional_kwargs`` and flags (an empty namespace: as other frameworks wrote it)."""
+    kwargs: dict[str, Any] = {}
+    extra = namespace.get("additional_kwargs")
+    if isinstance(extra, dict):
+        kwargs.update(extra)
+    blocks = _readable_blocks(message)
+    tool_calls = message.get("tool_calls")
+    if isinstance(tool_calls, list):
+        call_blocks = None if namespace.get("tool_calls") == "additional_kwargs" or not tool_calls \
+            else _blocks(None, tool_calls)
+        if call_blocks is None:
+            kwargs["tool_calls"] = tool_calls
+        else:
+            blocks.extend(call_blocks)
+    for key in ("tool_call_id", "name"):
+        value = message.get(key)
+        if isinstance(value, str) and not (value == "" and namespace.get(_FLAG.get(key, ""))):
+            kwargs[key] = value
+    return _message(role, kwargs, blocks)
+
+
+def _exact(message: Mapping[str, Any], namespace: dict[str, Any], shown: bool) -> ChatMessage | None:
+    """The ChatMessage LlamaIndex stored, from the message and its namespace, or None
+    if the namespace no longer matches the message (another framework rewrote it), its
+    exact blocks no longer validate (an image ``path`` whose file was deleted), or, for
+    a ``shown`` message, it would send a model what the model view leaves out."""
+    recorded = namespace.get("role")
+    role = MessageRole(recorded) if isinstance(recorded, str) and recorded in _RENAMED_ROLES \
+        else _ROLE_IN[message["role"]]
+    portable = _portable(message, role, namespace)
+    if "blocks" in namespace:
+        kwargs = portable.additional_kwargs
+        if namespace.get("tool_calls") != "additional_kwargs":
+            kwargs.pop("tool_calls", None)  # in block form among the exact blocks
+        try:
+            exact = ChatMessage(role=role, additional_kwargs=kwargs, blocks=namespace["blocks"])
+        except (ValueError, TypeError, OSError):  # what the blocks' own validation refuses
+            return None
+    else:
+        exact = portable
+    rebuilt = to_canonical(exact)
+    stored = message if isinstance(message, dict) else dict(message)
+    media = any(isinstance(block, MEDIA_BLOCKS) for block in exact.blocks)
+    # Media without a Chat Completions part leaves the content empty, which other
+    # frameworks may spell "" or [] (LangChain has no None content).
+    if not same_meaning(rebuilt, stored) \
+            and not (media and same_meaning(_emptied(rebuilt), _emptied(stored))):
+        return None
+    if shown and not _sends_only_what_is_shown(rebuilt, media):
+        return None
+    return exact
+
+
+def _sends_only_what_is_shown(rebuilt: Message, media: bool) -> bool:
+    """Whether the exact form (``rebuilt`` is its canonical form) sends a model nothing
+    the model view would leave out: media only in a user message, tool calls only in an
+    assistant message, every content part and call kept. Blocks no model is sent
+    (thinking, cache points) do not count; nor do media a user message holds without
+    a part (LlamaIndex's LLMs resolve and send them)."""
+    role = rebuilt["role"]
+    calls = rebuilt.get("tool_calls") or ()
+    if (media and role != "user") or (calls and role != "assistant"):
+        return False
+    viewed = model_message(rebuilt)
+    if viewed is None:
+        return media
+    content = rebuilt.get("content")
+    return (not isinstance(content, list) or len(viewed.get("content") or ()) == len(content)) \
+        and len(viewed.get("tool_calls") or ()) == len(calls)
+
+
+def _emptied(message: Message) -> Message:
+    """``message`` with empty content (``""``, ``[]``) as ``None``."""
+    content = message.get("content")
+    if content == "" or content == []:
+        return {**message, "content": None}
+    return message
+
+
 def _invalid(reason: str) -> InvalidMessageError:
     return InvalidMessageError(reason, operation="from_canonical")
 
@@ -327,80 +453,69 @@ def _invalid(reason: str) -> InvalidMessageError:
 def from_canonical(message: Mapping[str, Any]) -> ChatMessage:
     """Convert a canonical message to a ``ChatMessage``; the inverse of :func:`to_canonical`.
 
-    Messages written by other frameworks become the closest ``ChatMessage``: content
-    parts become blocks, function ``tool_calls`` become ``ToolCallBlock`` blocks (other
-    tool calls stay in ``additional_kwargs["tool_calls"]``), ``tool_call_id`` and
-    ``name`` go to ``additional_kwargs``. Unknown keys, and content LlamaIndex blocks
-    cannot hold exactly, are kept in ``additional_kwargs[EXTRAS_KEY]`` and written back
-    unchanged by :func:`to_canonical`. Raises :class:`InvalidMessageError` for a dict
-    without a canonical role. If the exact blocks kept by :func:`to_canonical` no
-    longer validate (an image ``path`` whose file was deleted), the message is read
-    from its portable form, as other frameworks read it.
+    Total: every message a store accepts reads as a ``ChatMessage``. Messages written
+    by other frameworks become the closest ``ChatMessage``: content parts become
+    blocks (parts LlamaIndex has no block for, such as a file by ``file_id``, are left
+    out), function ``tool_calls`` become ``ToolCallBlock`` blocks (other tool calls stay
+    in ``additional_kwargs["tool_calls"]``), a string ``tool_call_id`` and ``name`` go to
+    ``additional_kwargs``. Other frameworks' keys are not read: the chat stores keep
+    them in the store when LlamaIndex writes the message back unchanged.
+
+    The :data:`NAMESPACE` that :func:`to_canonical` wrote is used while it still says
+    what the message says (compared with :func:`sessions.view.same_meaning`: equal JSON
+    arguments, ``None`` and ``""`` content are the same); once another framework has
+    rewritten the message, or when its exact blocks no longer validate (an image
+    ``path`` whose file was deleted), the message is read from its canonical fields
+    alone, as other frameworks read it. Raises :class:`InvalidMessageError` only for a
+    dict that is not a chat message (no canonical role: a wrapper's envelope).
     """
-    role_text = message.get("role")
+    return _read(message, shown=False)
+
+
+def read_shown(message: Mapping[str, Any]) -> ChatMessage:
+    """:func:`from_canonical` for a message of the model view, handed to an LLM: its
+    exact LlamaIndex form is used only if it sends nothing the view leaves out."""
+    return _read(message, shown=True)
+
+
+def _read(message: Mapping[str, Any], shown: bool) -> ChatMessage:
+    role = message.get("role")
     content = message.get("content")
-    if len(message) == 2 and type(content) is str and role_text in _TEXT_ROLES:
-        return _message(_ROLE_IN[role_text], {}, [_text_block(content)])
+    if len(message) == 2 and type(content) is str and role in TEXT_ROLES:
+        return _text_message(_ROLE_IN[role], content)
+    if not isinstance(role, str) or role not in _CANONICAL_ROLES:
+        raise _invalid(f"role {role!r} is not a chat message role")
     namespace = message.get(NAMESPACE)
-    if not isinstance(namespace, dict):
-        namespace = {}
-    role = _ROLE_IN.get(namespace.get("role", role_text))  # type: ignore[arg-type]
-    if role is None or role_text not in _ROLE_IN:
-        raise _invalid(f"role {role_text!r} is not a chat message role")
-
-    kwargs: dict[str, Any] = {}
-    extras = {key: value for key, value in message.items() if key not in _CANONICAL_KEYS}
-    if isinstance(namespace.get("additional_kwargs"), dict):
-        kwargs.update(namespace["additional_kwargs"])
-
-    tool_calls = message.get("tool_calls")
-    calls_in_kwargs = namespace.get("tool_calls") == "additional_kwargs"
-    blocks: Any
-    if "blocks" in namespace:
-        # Exact blocks kept by to_canonical; tool calls in block form are among them.
-        blocks = namespace["blocks"]
-        if tool_calls is not None and calls_in_kwargs:
-            kwargs["tool_calls"] = tool_calls
-    else:
-        blocks = _blocks(content, None)
-        if blocks is None:
-            extras["content"] = content
-            blocks = [block for part in content if isinstance(part, dict)
-                      and (block := _part_to_block(part)) is not None] if isinstance(content, list) else []
-        if tool_calls is not None:
-            call_blocks = None if calls_in_kwargs or not tool_calls else _blocks(None, tool_calls)
-            if call_blocks is None:
-                kwargs["tool_calls"] = tool_calls
-            else:
-                blocks.extend(call_blocks)
-    if "tool_call_id" in message and not namespace.get("no_tool_call_id"):
-        kwargs["tool_call_id"] = message["tool_call_id"]
-    if "name" in message:
-        kwargs["name"] = message["name"]
-    if extras:
-        kwargs[EXTRAS_KEY] = extras
-    if "blocks" not in namespace:
-        return _message(role, kwargs, blocks)
-    try:
-        return ChatMessage(role=role, additional_kwargs=kwargs, blocks=blocks)
-    except ValueError:
-        # The exact blocks no longer validate (e.g. an image path that was deleted):
-        # read the portable form that every other framework reads.
-        portable = {key: value for key, value in message.items() if key != NAMESPACE}
-        portable[NAMESPACE] = {key: value for key, value in namespace.items() if key != "blocks"}
-        return from_canonical(portable)
+    if isinstance(namespace, dict) and namespace:
+        exact = _exact(message, namespace, shown)
+        if exact is not None:
+            return exact
+    return _portable(message, _ROLE_IN[role], {})
 
 
 def from_canonical_all(messages: list[Message], session_id: str, operation: str) -> list[ChatMessage]:
-    """Stored messages as ``ChatMessage`` objects; CorruptRecordError for one that is not."""
+    """Messages of a model view as ``ChatMessage`` objects (:func:`read_shown`);
+    CorruptRecordError for one that is not a chat message (a wrapper's envelope: the
+    store was opened without its wrapper)."""
+    roles = _TEXT_ROLES_IN
+    text_message = _text_message
+    result: list[ChatMessage] = []
+    add = result.append
     try:
         with collector_paused(len(messages)):
-            return [from_canonical(message) for message in messages]
+            for message in messages:
+                content = message.get("content")
+                if len(message) == 2 and type(content) is str and (role := roles.get(message.get("role"))):
+                    add(text_message(role, content))
+                else:
+                    add(_read(message, shown=True))
     except InvalidMessageError as error:
         raise CorruptRecordError(
-            f"stored message cannot be read as a ChatMessage: {error.reason}",
+            f"stored record cannot be read as a ChatMessage: {error.reason}"
+            " (a wrapper's envelope: open the store with its wrapper)",
             session_id=session_id, operation=operation,
         ) from error
+    return result
 
 
 def to_canonical_all(messages: Iterable[ChatMessage], session_id: str, operation: str) -> list[Message]:
