@@ -84,4 +84,10 @@ def check_path(name: str, value: object) -> str:
         raise ConfigurationError(f"{name} must be a str path, not {type(path).__name__}")
     if not path or "\x00" in path:
         raise ConfigurationError(f"{name} must be a non-empty path without NUL characters")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{name} cannot be a file name on this system (it holds a character the file"
+            " system encoding cannot write, such as a lone surrogate)") from None
     return path

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import sessions
 from tests.backends import FRAMEWORK_BACKENDS, Backend, params
 from tests.redis_servers import stop_cluster
+
+# Property tests explore new examples on every local run; under CI=true they run a fixed
+# set (the same examples every time), so a run is reproducible and a new finding shows
+# up on a developer's machine rather than as a flaky CI job.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -354,6 +354,9 @@ def test_the_reported_cases() -> None:
         (lambda: sessions.register_scheme("ok", 5), sessions.ConfigurationError),  # type: ignore[arg-type]
         (lambda: sessions.with_encryption(sessions.MemorySession(), bytes(32)).reencrypt(""),
          sessions.InvalidSessionIdError),
+        # A path no file system encoding can write (a lone surrogate outside surrogateescape).
+        (lambda: sessions.SQLiteSession("chats-\ud800.db"), sessions.ConfigurationError),
+        (lambda: sessions.FileSession("dir-\ud800"), sessions.ConfigurationError),
     ],
 )
 def test_other_entry_points(call: Callable[[], object], error: type[Exception]) -> None:
