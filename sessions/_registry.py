@@ -250,3 +250,33 @@ for _scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
 
 register_scheme("postgresql", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")
 register_scheme("postgres", "sessions.postgres:PostgresSession", extra="postgres", package="psycopg")
+
+# Read-only sources over other libraries' stores, in adapters/sources (that package
+# imports the frameworks): scheme, "module:Class" under adapters.sources, extra.
+_SOURCES = (
+    ("langchain+sqlite", "langchain:LangChainSQLSource", "langchain"),
+    ("langchain+postgresql", "langchain:LangChainSQLSource", "langchain"),
+    ("langchain+postgres", "langchain:LangChainSQLSource", "langchain"),
+    ("langchain-postgres+postgresql", "langchain:LangChainPostgresSource", "langchain"),
+    ("langchain-postgres+postgres", "langchain:LangChainPostgresSource", "langchain"),
+    ("langchain+redis", "langchain:LangChainRedisSource", "langchain"),
+    ("langchain+rediss", "langchain:LangChainRedisSource", "langchain"),
+    ("llamaindex+file", "llamaindex:LlamaIndexFileSource", "llamaindex"),
+    ("llamaindex+redis", "llamaindex:LlamaIndexRedisSource", "llamaindex"),
+    ("llamaindex+rediss", "llamaindex:LlamaIndexRedisSource", "llamaindex"),
+    ("llamaindex+postgresql", "llamaindex:LlamaIndexPostgresSource", "llamaindex"),
+    ("llamaindex+postgres", "llamaindex:LlamaIndexPostgresSource", "llamaindex"),
+    ("llamaindex-sql+sqlite", "llamaindex:LlamaIndexSQLSource", "llamaindex"),
+    ("llamaindex-sql+postgresql", "llamaindex:LlamaIndexSQLSource", "llamaindex"),
+    ("llamaindex-sql+postgres", "llamaindex:LlamaIndexSQLSource", "llamaindex"),
+    ("agents+sqlite", "openai_agents:AgentsSQLSource", "agents"),
+    ("agents+postgresql", "openai_agents:AgentsSQLSource", "agents"),
+    ("agents+postgres", "openai_agents:AgentsSQLSource", "agents"),
+    ("agents+redis", "openai_agents:AgentsRedisSource", "agents"),
+    ("agents+rediss", "openai_agents:AgentsRedisSource", "agents"),
+)
+_SOURCE_PACKAGES = {"langchain": "langchain-core", "llamaindex": "llama-index-core",
+                    "agents": "openai-agents"}
+for _scheme, _target, _extra in _SOURCES:
+    register_scheme(_scheme, "adapters.sources." + _target, extra=_extra,
+                    package=_SOURCE_PACKAGES[_extra])

@@ -298,7 +298,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     print(_summary(report))
     for session_id in report.different:
         print(f"  differs: {_shown(session_id)}")
-    return 0 if report.ok or not args.verify else 1
+    if args.verify:
+        return 0 if report.ok else 1
+    # A migration ends with the verify report: a second, read-only pass over both stores.
+    check = migrate(source, target, args.session, verify=True)
+    print(_summary(check))
+    unexpected = [sid for sid in check.different if sid not in report.different]
+    for session_id in unexpected:
+        print(f"  differs: {_shown(session_id)}")
+    return 1 if unexpected else 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
