@@ -93,6 +93,12 @@ def _texts(messages: list[Message]) -> list[str]:
 def _plan(session_id: str, source: list[Message], target: list[Message], source_exists: bool,
           target_exists: bool, on_conflict: str) -> tuple[_Action, int]:
     """What to do to make ``target`` equal ``source``, and from which index to copy."""
+    if not target:  # nothing to compare with (a first migration): no need to encode
+        if source:
+            return _Action.APPEND, 0
+        if source_exists and not target_exists:
+            return _Action.CREATE, 0  # an empty (cleared) session is listed too
+        return _Action.NONE, 0
     src, tgt = _texts(source), _texts(target)
     if src == tgt:
         if not src and source_exists and not target_exists:
