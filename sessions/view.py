@@ -318,15 +318,23 @@ class ModelView:
     view was made from; ``start`` is where the viewed window begins in that list (0
     without a limit). Adapters that write a history back use the positions to keep what
     the view left out (see :func:`rewrite_view`).
+
+    ``ends_open`` is True when the source ends inside a tool exchange (an assistant
+    message with tool calls, followed by nothing but tool results and messages a model
+    never sees). Only then can messages appended to the source change how what is
+    already there is viewed: otherwise the view of ``source + more`` is this view
+    followed by the view of ``more`` alone.
     """
 
-    __slots__ = ("messages", "positions", "size", "start")
+    __slots__ = ("ends_open", "messages", "positions", "size", "start")
 
-    def __init__(self, messages: list[Message], positions: list[int], size: int, start: int = 0) -> None:
+    def __init__(self, messages: list[Message], positions: list[int], size: int, start: int = 0,
+                 *, ends_open: bool = False) -> None:
         self.messages = messages
         self.positions = positions
         self.size = size
         self.start = start
+        self.ends_open = ends_open
 
     def __repr__(self) -> str:
         return f"ModelView({len(self.messages)} of {self.size} messages)"
@@ -472,7 +480,7 @@ def _build(source: Sequence[Message], extras: bool) -> ModelView:
         mark(index)
     if asks is not None:
         _close_exchange(out, at, asked_at, asks, answers, wanted)
-    return ModelView(out, at, len(source))
+    return ModelView(out, at, len(source), ends_open=asks is not None)
 
 
 def model_view(messages: Iterable[Message], *, limit: int | None = None,

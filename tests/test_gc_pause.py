@@ -46,10 +46,10 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, bool]]:
             seen.append((count, not gc.isenabled()))
             yield
 
-    import adapters.langchain._history
+    import adapters.langchain._cache
     import adapters.llamaindex._convert
 
-    monkeypatch.setattr(adapters.langchain._history, "collector_paused", recording)
+    monkeypatch.setattr(adapters.langchain._cache, "collector_paused", recording)
     monkeypatch.setattr(adapters.llamaindex._convert, "collector_paused", recording)
     return seen
 

@@ -26,7 +26,8 @@ from langgraph.types import Command
 
 import sessions
 from adapters.langchain import SessionHistoryMiddleware, to_canonical
-from sessions import InvalidArgumentError, InvalidMessageError, MemorySession, Message, model_view
+from adapters.langchain._view import view_of
+from sessions import InvalidArgumentError, InvalidMessageError, MemorySession, Message
 from tests.langchain_models import ScriptedChatModel, call
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,11 +298,12 @@ def test_with_a_checkpointer_nothing_is_prepended_or_stored_twice(how: str) -> N
     assert kinds(model.sent[2][1:]) == [(k, c) for k, c in kinds(model.sent[1][1:])] + [
         ("AIMessage", "It is 3."), ("HumanMessage", "And again?")]
     # The thread's state holds each stored message once: the first run's as read back
-    # through the model view, the second run's as it made them.
+    # through LangChain's model view (a tool result keeps its tool's name), the second
+    # run's as it made them.
     state = [to_canonical(m) for m in agent.get_state(config(thread_id="t")).values["messages"]]
     stored = store.get("t")
     assert [{k: v for k, v in m.items() if k != "id"} for m in state[:2]] == HISTORY
-    assert state[2:6] == model_view(stored[2:6], extras=True) and state[6:] == stored[6:]
+    assert state[2:6] == view_of(stored[2:6]).messages and state[6:] == stored[6:]
 
 
 def test_with_a_checkpointer_the_store_is_the_source_of_truth() -> None:

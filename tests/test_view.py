@@ -294,3 +294,28 @@ def test_rewrites_touch_only_what_changed(history: list[dict[str, Any]], data: s
     added = {"role": "user", "content": "new"}
     grown = rewrite_view(history, view, [*view.messages, added], _same)
     assert grown == [*history, added]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_history, _history, st.booleans())
+def test_a_view_that_does_not_end_open_is_a_prefix_of_the_views_of_longer_histories(
+        history: list[dict[str, Any]], more: list[dict[str, Any]], extras: bool) -> None:
+    view = ModelView.of(history, extras=extras)
+    whole = ModelView.of([*history, *more], extras=extras)
+    if view.ends_open:
+        # An exchange still open: a result appended later answers a call of the history.
+        assert any(m.get("role") == "assistant" and m.get("tool_calls") for m in history)
+        return
+    rest = ModelView.of(more, extras=extras)
+    assert whole.messages == [*view.messages, *rest.messages]
+    assert whole.positions == [*view.positions, *(p + len(history) for p in rest.positions)]
+
+
+def test_ends_open_says_whether_the_last_tool_exchange_may_still_get_results() -> None:
+    asks = {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    answer = {"role": "tool", "tool_call_id": "c1", "content": "done"}
+    assert ModelView.of([asks]).ends_open and ModelView.of([asks, answer]).ends_open
+    assert ModelView.of([asks, answer, REASONING]).ends_open
+    assert not ModelView.of([asks, answer, {"role": "user", "content": "ok"}]).ends_open
+    assert not ModelView.of([answer]).ends_open and not ModelView.of([]).ends_open

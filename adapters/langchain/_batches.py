@@ -11,12 +11,11 @@ from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage
 
-from adapters._gc import collector_paused
-from sessions._errors import CorruptRecordError, InvalidMessageError
+from sessions._errors import InvalidMessageError
 from sessions._message import Message
-from sessions.view import model_view
 
-from ._convert import from_canonical, to_canonical
+from ._cache import read_history
+from ._convert import to_canonical
 
 __all__ = ["langchain_to_stored", "stored_to_langchain"]
 
@@ -25,21 +24,14 @@ def stored_to_langchain(stored: Sequence[Message], *, session_id: str,
                         operation: str = "get") -> list[BaseMessage]:
     """Stored messages as the LangChain messages a model may be sent.
 
-    The model view of ``stored`` (:func:`sessions.view.model_view` with ``extras=True``:
-    no Responses-only messages, no orphaned tool results, no unanswered tool calls),
-    converted by :func:`adapters.langchain.from_canonical`. Reads of 1,000 messages or
-    more run with the cyclic collector paused (:mod:`adapters._gc`). A message that
-    cannot be read raises :class:`sessions.CorruptRecordError`.
+    The model view of ``stored`` fitted for LangChain (:func:`adapters.langchain._view.view_of`:
+    no Responses-only messages, no orphaned tool results, no unanswered tool calls nor
+    the content blocks that stand for them), converted by
+    :func:`adapters.langchain.from_canonical`. Reads of 1,000 messages or more run with
+    the cyclic collector paused (:mod:`adapters._gc`). A message that cannot be read
+    raises :class:`sessions.CorruptRecordError`.
     """
-    viewed = model_view(stored, extras=True)
-    try:
-        with collector_paused(len(viewed)):
-            return [from_canonical(message) for message in viewed]
-    except InvalidMessageError as error:
-        raise CorruptRecordError(
-            f"a stored message cannot be read as a LangChain message: {error.reason}",
-            session_id=session_id, operation=operation,
-        ) from error
+    return read_history(stored, session_id=session_id, operation=operation)
 
 
 def langchain_to_stored(messages: Sequence[BaseMessage], *, session_id: str,

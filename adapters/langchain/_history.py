@@ -13,8 +13,9 @@ from sessions._base import Session
 from sessions._errors import CorruptRecordError, InvalidArgumentError, InvalidMessageError
 from sessions._message import Message, check_limit, check_session_id
 
+from ._cache import read_history
 from ._convert import to_canonical
-from ._view import read_view, rewrite, view_of
+from ._view import rewrite, view_of
 
 __all__ = ["SessionChatMessageHistory", "session_history_factory"]
 
@@ -52,8 +53,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
                 f"{'' if self.limit is None else f', limit={self.limit}'})")
 
     def _to_langchain(self, stored: list[Message]) -> list[BaseMessage]:
-        with self._reading("get"), collector_paused(len(stored)):
-            return read_view(stored)[1]
+        return read_history(stored, session_id=self.session_id, operation="get")
 
     @contextlib.contextmanager
     def _reading(self, operation: str) -> Iterator[None]:

@@ -18,7 +18,8 @@ from sessions._base import Session
 from sessions._errors import InvalidArgumentError, MissingDependencyError
 from sessions._message import Message, check_limit, check_session_id, encode_messages
 
-from ._batches import langchain_to_stored, stored_to_langchain
+from ._batches import langchain_to_stored
+from ._cache import DEFAULT_CACHE_SIZE, HistoryCache, read_history
 
 try:
     from langchain.agents.middleware.types import (
@@ -84,17 +85,14 @@ def _run_input(messages: Sequence[AnyMessage], stored: dict[str, Any] | None,
     return carried
 
 
-def _give_ids(history: list[BaseMessage], taken: set[Any]) -> None:
-    """Give each history message an id no other state message has (in the state only)."""
-    ids = {message.id for message in history}
-    if len(ids) == len(history) and None not in ids and ids.isdisjoint(taken):
-        return  # the common case: every stored message has its own id
+def _apart_from(history: list[BaseMessage], taken: set[Any]) -> list[BaseMessage]:
+    """``history`` with a copy under a new id of each message whose id the run's input
+    also has (the history's messages are shared between reads: never changed here)."""
+    if taken.isdisjoint(message.id for message in history):
+        return history
     prefix = f"session-{uuid.uuid4().hex}-"
-    seen = set(taken)
-    for index, message in enumerate(history):
-        if message.id is None or message.id in seen:
-            message.id = f"{prefix}{index}"
-        seen.add(message.id)
+    return [message.model_copy(update={"id": f"{prefix}{index}"}) if message.id in taken else message
+            for index, message in enumerate(history)]
 
 
 class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
@@ -141,6 +139,14 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
     unfinished run's messages are dropped from its state, so the model never sees a
     half turn that the store does not hold.
 
+    **Reading again costs little.** Every run reads the session from the store afresh.
+    The LangChain messages built from it are kept (up to ``cache_size`` stored messages
+    over all sessions, about 2 kB each; the least recently read session is dropped
+    first; ``0`` keeps none) and used
+    again only where the fresh read holds a message equal to the one they were built
+    from, so a turn converts only what changed since the last. They are shared between
+    runs: treat them as read-only, as every LangGraph state value.
+
     Sync (``invoke``, ``stream``) and async (``ainvoke``, ``astream``) runs both work;
     the async hooks call the store's async methods. Put this middleware first in
     ``middleware=[...]``: its history is then in place before other middleware runs,
@@ -153,11 +159,15 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
     state_schema = SessionHistoryState
 
     def __init__(self, session: Session, *, session_id: str | None = None,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__()
         self.session = session
         self.session_id = None if session_id is None else check_session_id(session_id, "middleware")
         self.limit = check_limit(limit, session_id or "", "middleware")
+        if type(cache_size) is not int or cache_size < 0:
+            raise InvalidArgumentError(f"cache_size must be an int >= 0, not {cache_size!r}",
+                                       operation="middleware")
+        self._cache = HistoryCache(cache_size)
 
     def __repr__(self) -> str:
         options = "".join(f", {name}={value!r}" for name, value in
@@ -203,11 +213,10 @@ class SessionHistoryMiddleware(AgentMiddleware[SessionHistoryState, Any, Any]):
         record = {"session_id": session_id, "ids": [], "thread": configurable.get("thread_id") is not None}
         return record, run_input
 
-    @staticmethod
-    def _started(record: dict[str, Any], stored: list[Message], run_input: list[AnyMessage]
+    def _started(self, record: dict[str, Any], stored: list[Message], run_input: list[AnyMessage]
                  ) -> dict[str, Any]:
-        history = stored_to_langchain(stored, session_id=record["session_id"], operation="run")
-        _give_ids(history, {message.id for message in run_input})
+        history = read_history(stored, session_id=record["session_id"], operation="run", cache=self._cache)
+        history = _apart_from(history, {message.id for message in run_input})
         record["ids"] = [message.id for message in history]
         return {
             "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *history, *run_input],

@@ -25,15 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage
-
 from sessions._errors import InvalidMessageError
 from sessions._message import ROLES, Message
 from sessions.view import ModelView, rewrite_view
 
 from ._convert import NAMESPACE, from_canonical, to_canonical
 
-__all__ = ["read_view", "rewrite", "view_of"]
+__all__ = ["rewrite", "view_of"]
 
 # Content blocks that stand for one of the message's tool calls, by the key of the call id.
 _CALL_BLOCKS = {"tool_use": "id", "tool_call": "id", "invalid_tool_call": "id",
@@ -107,15 +105,6 @@ def view_of(stored: Sequence[Message]) -> ModelView:
         if messages[index] is not stored[position]:
             messages[index] = _fitted(messages[index], stored[position])
     return view
-
-
-def read_view(stored: Sequence[Message]) -> tuple[ModelView, list[BaseMessage]]:
-    """The model view of ``stored`` and its messages as LangChain messages.
-
-    Every message a store accepts can be read (see :func:`from_canonical`).
-    """
-    view = view_of(stored)
-    return view, [from_canonical(message) for message in view.messages]
 
 
 def _check_left_out(stored: Sequence[Message], positions: list[int]) -> None:

@@ -97,7 +97,8 @@ def region(history: Sequence[Message], window: int | None, session_id: str,
     shown = view(history[start:], session_id, operation)
     first = shown.positions[0] if shown.positions else shown.size
     if first:
-        shown = ModelView(shown.messages, [at - first for at in shown.positions], shown.size - first)
+        shown = ModelView(shown.messages, [at - first for at in shown.positions], shown.size - first,
+                          ends_open=shown.ends_open)
     return start + first, shown
 
 
