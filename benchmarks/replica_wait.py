@@ -86,8 +86,6 @@ def measure(url: str, port: int, rounds: int, calls: int) -> dict[str, list[list
             samples = await ainterleaved(async_calls, calls)
             for side, times in zip(results["async"], samples, strict=True):
                 side.extend(times)
-        await plain.aclose()
-        await waiting.aclose()
         await aping_client.aclose()
 
     asyncio.run(run_async())
