@@ -112,6 +112,12 @@ def lookup(key: str) -> str:
     return f"value of {key}"
 
 
+@function_tool(name="lookup")
+async def alookup(key: str) -> str:
+    """Look a key up (on the event loop)."""
+    return f"value of {key}"
+
+
 def history(size: int) -> list[dict[str, Any]]:
     text = "A message of ordinary length, about the size of a chat turn in a real conversation. " * 2
     return [{"role": "user" if i % 2 == 0 else "assistant", "content": f"{i}: {text}"} for i in range(size)]
@@ -152,6 +158,7 @@ def main() -> None:
             async_client.chat.completions.create)
         plain = Agent("bench", instructions="Be brief.", model="bench")
         tooled = Agent("bench", instructions="Be brief.", model="bench", tools=[lookup])
+        atooled = Agent("bench", instructions="Be brief.", model="bench", tools=[alookup])
         loop = asyncio.new_event_loop()
 
         def reset() -> None:
@@ -199,6 +206,7 @@ def main() -> None:
             ("run_sync, 1 turn, history_limit=50", 1, sync_run(plain, [ANSWER], 50)),
             ("run (async), 1 turn, no tools", 1, async_run(plain, [ANSWER], None)),
             ("run (async), 2 turns, 1 tool call", 2, async_run(tooled, [TOOL_CALL, ANSWER], None)),
+            ("run (async), 2 turns, 1 async tool call", 2, async_run(atooled, [TOOL_CALL, ANSWER], None)),
         ]
         print(f"history: {args.history} messages in SQLite (file, WAL); {args.runs} runs per row; "
               "model-call time subtracted\n")
