@@ -8,10 +8,13 @@ a clear, a sliding window) reaches the model, and nothing the store no longer ho
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
@@ -239,3 +242,56 @@ def test_the_async_path_uses_the_cache_too() -> None:
 
     asyncio.run(two_runs())
     assert all(a is b for a, b in zip(model.sent[0][:-1], model.sent[1][:20], strict=True))
+
+
+# -- any sequence of reads gives what an uncached read gives ---------------------------------
+
+_text = st.sampled_from(["a", "b", "", "ü"])
+_call_ids = st.sampled_from(["c1", "c2"])
+_stored = st.one_of(
+    st.builds(lambda r, c: {"role": r, "content": c},
+              st.sampled_from(["user", "assistant", "system"]), _text),
+    st.builds(lambda c, i: {"role": "assistant", "content": c, "tool_calls": [
+        {"id": i, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        st.one_of(st.none(), _text), _call_ids),
+    st.builds(lambda c, i: {"role": "tool", "tool_call_id": i, "content": c}, _text, _call_ids),
+    st.just({"role": "assistant", "content": "", RESPONSES_ONLY_KEY: True}),
+)
+# How the session changes between two reads: messages appended, one rewritten, the
+# oldest dropped (a window sliding on), the last popped, or the whole session cleared.
+_change = st.one_of(
+    st.tuples(st.just("append"), st.lists(_stored, min_size=1, max_size=4)),
+    st.tuples(st.just("rewrite"), st.tuples(st.integers(min_value=0), _stored)),
+    st.tuples(st.just("slide"), st.integers(min_value=1, max_value=3)),
+    st.tuples(st.just("pop"), st.none()),
+    st.tuples(st.just("clear"), st.none()),
+)
+
+
+def _changed(history: list[Message], change: tuple[str, Any]) -> list[Message]:
+    kind, value = change
+    if kind == "append":
+        return [*history, *value]
+    if kind == "rewrite" and history:
+        at, message = value
+        return [*history[:at % len(history)], message, *history[at % len(history) + 1:]]
+    if kind == "slide":
+        return history[value:]
+    if kind == "pop":
+        return history[:-1]
+    return [] if kind == "clear" else history
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_stored, max_size=8), st.lists(_change, max_size=8), st.integers(min_value=0, max_value=30))
+def test_every_read_is_what_an_uncached_read_gives(history: list[Message], changes: list[tuple[str, Any]],
+                                                   size: int) -> None:
+    cache = HistoryCache(size)
+    for change in [("append", []), *changes]:
+        history = _changed(history, change)
+        fresh = copy.deepcopy(history)  # a store's get: new dicts every time
+        read = cache.read("s", fresh)
+        assert read_as(read) == uncached(history)
+        ids = [message.id for message in read]
+        assert None not in ids and len(set(ids)) == len(ids)
+        assert fresh == history, "reading changed the records"
