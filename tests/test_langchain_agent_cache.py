@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import signal
 import threading
 from typing import Any
 
@@ -295,3 +297,24 @@ def test_every_read_is_what_an_uncached_read_gives(history: list[Message], chang
         ids = [message.id for message in read]
         assert None not in ids and len(set(ids)) == len(ids)
         assert fresh == history, "reading changed the records"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_while_another_thread_keeps_a_read_can_read() -> None:
+    cache = HistoryCache()
+    cache.read("s", HISTORY)
+    cache._lock.acquire()  # another thread is keeping a read when the process forks
+    releasing = threading.Timer(0.2, cache._lock.release)
+    releasing.start()
+    pid = os.fork()
+    if pid == 0:  # the child: it must not wait for a lock no thread of its own holds
+        signal.alarm(10)
+        try:
+            ok = texts(cache.read("s", copy.deepcopy(HISTORY))) == texts(cache.read("t", HISTORY))
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    releasing.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(cache.read("s", copy.deepcopy(HISTORY))) == 20  # and the parent goes on

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from langchain_core.messages import BaseMessage
 
 from adapters._gc import collector_paused
+from sessions import _fork
 from sessions._errors import CorruptRecordError, InvalidMessageError
 from sessions._message import Message
 
@@ -87,7 +88,8 @@ class HistoryCache:
     """Per session: the last read, and the LangChain messages built from it.
 
     Thread-safe (the lock is held only to look a read up and to keep one, never while
-    converting) and bounded: past ``size`` stored messages over all sessions, the least
+    converting), fork-safe (a fork waits until no thread holds the lock; the child has
+    its own) and bounded: past ``size`` stored messages over all sessions, the least
     recently read sessions are dropped. ``size=0`` keeps nothing.
     """
 
@@ -95,6 +97,15 @@ class HistoryCache:
         self.size = size
         self._reads: OrderedDict[str, _Read] = OrderedDict()
         self._held = 0
+        self._lock = threading.Lock()
+        _fork.register_quiet(self)
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork(self) -> None:
+        # A fork waited until no thread held the lock (the reads are consistent); the
+        # child's copy of it is still held by the forking thread, so it gets a new one.
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
