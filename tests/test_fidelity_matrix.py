@@ -5,8 +5,9 @@ framework (the *writer*), lets a framework read the session and write it back un
 (the *rewriter*: what ``set_messages(get_messages())``, ``ChatMemoryBuffer.set``,
 ``Memory.aset``, ``history.messages = history.messages`` or an Agents SDK
 ``pop_item`` + ``add_items`` do), then reads it through a framework that hands it to a
-model (the *reader*): the native runner, LangChain's ``ChatOpenAI``, the Agents SDK's
-Chat Completions model (all three against the local Chat Completions server, which
+model (the *reader*): the native runner, LangChain's ``ChatOpenAI`` (given the legacy
+chat history, and as a ``create_agent`` agent with ``SessionHistoryMiddleware``), the
+Agents SDK's Chat Completions model (all three against the local Chat Completions server, which
 refuses invalid requests as the API does) and LlamaIndex's ``ChatMemoryBuffer`` and
 ``Memory`` (converted the way llama-index's OpenAI LLM converts messages). Every case
 asserts:
@@ -40,12 +41,13 @@ from typing import Any
 import agents
 import openai
 import pytest
+from langchain.agents import create_agent
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 from llama_index.core.memory import ChatMemoryBuffer, Memory
 
 import sessions
-from adapters.langchain import SessionChatMessageHistory
+from adapters.langchain import SessionChatMessageHistory, SessionHistoryMiddleware
 from adapters.llamaindex import SessionChatStore, SessionDBChatStore
 from adapters.openai_agents import AgentsSession, messages_to_items
 from adapters.runner import Agent, Runner
@@ -167,6 +169,12 @@ class Readers:
         self.langchain_model.invoke([*history.messages, HumanMessage(NEXT)])
         return self._last_request()
 
+    async def langchain_agent(self, store: sessions.Session) -> list[dict[str, Any]]:
+        self.server.script(Reply("ok"))
+        agent = create_agent(self.langchain_model, [], middleware=[SessionHistoryMiddleware(store)])
+        agent.invoke({"messages": [HumanMessage(NEXT)]}, {"configurable": {"session_id": SID}})
+        return self._last_request()
+
     async def llamaindex_buffer(self, store: sessions.Session) -> list[dict[str, Any]]:
         memory = ChatMemoryBuffer.from_defaults(chat_store=SessionChatStore(store), chat_store_key=SID,
                                                 token_limit=1_000_000)
@@ -191,7 +199,8 @@ def _checked(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return messages
 
 
-READERS = ["runner", "langchain", "llamaindex_buffer", "llamaindex_memory", "agents"]
+READERS = ["runner", "langchain", "langchain_agent", "llamaindex_buffer", "llamaindex_memory", "agents"]
+LANGCHAIN_READERS = {"langchain", "langchain_agent"}
 
 # Items the Agents SDK's own Chat Completions converter refuses (agents 0.24,
 # ``Converter.items_to_messages``): a session holding them can only be sent to a Responses
@@ -209,7 +218,7 @@ def framework_form(reader: str, messages: list[dict[str, Any]]) -> list[dict[str
     """``messages`` as ``reader``'s framework must express them to a model."""
     out = []
     for message in messages:
-        if reader == "langchain" and message.get("tool_calls"):
+        if reader in LANGCHAIN_READERS and message.get("tool_calls"):
             message = {**message, "tool_calls": [
                 {"id": c["id"], "type": "function", "function": {
                     "name": c["custom"]["name"], "arguments": json.dumps({"__arg1": c["custom"]["input"]})}}
@@ -319,7 +328,7 @@ async def test_matrix(readers: Readers, writer: str, kind: str, rewriter: str, r
             read = SessionChatStore(store).get_messages(SID)
             assert len(read) == len(model_view(rewritten)), "LlamaIndex did not read the history"
             return
-        if reader == "langchain" and kind in LANGCHAIN_OPENAI_DROPS_REFUSAL:
+        if reader in LANGCHAIN_READERS and kind in LANGCHAIN_OPENAI_DROPS_REFUSAL:
             read = SessionChatMessageHistory(store, SID).messages
             assert any(m.additional_kwargs.get("refusal") for m in read), "the refusal was not read"
             return
