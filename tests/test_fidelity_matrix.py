@@ -7,7 +7,7 @@ framework (the *writer*), lets a framework read the session and write it back un
 ``pop_item`` + ``add_items`` do), then reads it through a framework that hands it to a
 model (the *reader*): the native runner, LangChain's ``ChatOpenAI`` (given the legacy
 chat history, and as a ``create_agent`` agent with ``SessionHistoryMiddleware``), the
-Agents SDK's Chat Completions model (all three against the local Chat Completions server, which
+Agents SDK's Chat Completions model (all four against the local Chat Completions server, which
 refuses invalid requests as the API does) and LlamaIndex's ``ChatMemoryBuffer`` and
 ``Memory`` (converted the way llama-index's OpenAI LLM converts messages). Every case
 asserts:
