@@ -11,6 +11,10 @@ adapter converters. Every framework then reads the migrated session.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from adapters.llamaindex import from_canonical as llamaindex_from_canonical
 from adapters.openai_agents import AgentsSession
 from adapters.runner import Agent, Runner
 from adapters.sources import UNKNOWN_TIME, ReadOnlySourceError
+from adapters.sources._drivers import PostgresDatabase, one_query
 from benchmarks.peers import PEERS, Peer, PeerStore, Place, canonical, history, session_ids
 from tests.backends import POSTGRES_URL, Backend, params, server_unavailable
 from tests.chat_server import ChatServer, Reply
@@ -299,3 +304,94 @@ async def test_every_framework_reads_the_migrated_session(written: Written, tmp_
     finally:
         await client.close()
         target.close()
+
+
+# -- fork ----------------------------------------------------------------------------------------
+
+
+def _connection_id(source: sessions.Session) -> Any:
+    """The server's id for the connection a read of ``source`` runs on; None for files."""
+    database = getattr(source, "database", None)
+    if isinstance(database, PostgresDatabase):
+        return database.read(one_query("SELECT pg_backend_pid()", ()))[0][0]
+    reader = getattr(source, "reader", None)
+    return None if reader is None else reader.client.client_id()
+
+
+def _read_in_child(source: sessions.Session, written: Written, parents: Any) -> None:
+    """Runs in a forked child, as a pre-forked worker does: reads every session through
+    the inherited source while the parent goes on reading others, then closes it."""
+    if parents is not None:
+        assert _connection_id(source) != parents
+    for _ in range(20):
+        for sid in written.ids[2:]:
+            assert source.get(sid) == written.expected[sid], sid
+            assert source.get(sid, limit=3) == written.expected[sid][-3:], sid
+    for sid in written.ids:
+        assert source.get(sid) == written.expected[sid], sid
+        assert source.count(sid) == len(written.expected[sid]), sid
+    assert sorted(source.list_sessions()) == sorted(written.ids)
+    source.close()  # the child's own connections, never the parent's
+
+
+def test_forked_children_read_with_connections_of_their_own(written: Written) -> None:
+    """Children forked after the parent read (its connections open), then while a parent
+    thread reads (its locks and connections in use), each read through the inherited
+    source what the peer wrote; the parent reads on."""
+    rich = written.ids[1]
+    source = written.source()
+    context = multiprocessing.get_context("fork")
+    stop = threading.Event()
+    reads: list[int] = []
+    errors: list[BaseException] = []
+
+    def busy_parent() -> None:
+        while not stop.is_set():
+            try:
+                if written.peer.server == "file":
+                    store: Any = written.store
+                    os.utime(store.path)  # as if the peer persisted it again: a reload
+                assert source.get(rich) == written.expected[rich]
+                assert source.get(rich, limit=1) == written.expected[rich][-1:]
+            except BaseException as error:
+                errors.append(error)
+                return
+            reads.append(1)
+
+    def fork_and_wait(count: int, parents: Any = None) -> list[int | None]:
+        children = [context.Process(target=_read_in_child, args=(source, written, parents))
+                    for _ in range(count)]
+        for child in children:
+            child.start()
+        deadline = time.monotonic() + 30
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+                child.join()
+        return [child.exitcode for child in children]
+
+    try:
+        assert sorted(source.list_sessions()) == sorted(written.ids)
+        assert source.get(rich) == written.expected[rich]
+        parents = _connection_id(source)  # the one connection the parent holds now
+        assert fork_and_wait(1, parents) == [0]
+        assert source.get(rich) == written.expected[rich]
+        assert _connection_id(source) == parents  # the child neither used nor closed it
+
+        thread = threading.Thread(target=busy_parent)
+        thread.start()
+        try:
+            while len(reads) < 5 and thread.is_alive():
+                time.sleep(0.001)
+            exits = fork_and_wait(3)
+        finally:
+            stop.set()
+            thread.join(60)
+        assert exits == [0, 0, 0]
+        assert errors == []
+        for sid in written.ids:
+            assert source.get(sid) == written.expected[sid], sid
+        assert sorted(source.list_sessions()) == sorted(written.ids)
+    finally:
+        source.close()

@@ -4,11 +4,15 @@ Everything here reads; nothing writes. A SQLite file is opened read-only
 (``mode=ro``), a PostgreSQL read runs in a ``READ ONLY`` transaction, and only Redis
 read commands are sent. Table and key names come from URL options: they are checked
 (:func:`check_name`) and always quoted as identifiers, never formatted into SQL as text.
+
+Each driver is fork-safe as our stores are (see :mod:`sessions._fork`): a forked child
+drops the parent's connections and client without closing them and opens its own.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
 import math
 import os
@@ -19,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sessions import ConfigurationError, MissingDependencyError
+from sessions import ConfigurationError, MissingDependencyError, _fork
 from sessions._registry import StoreURL
 
 __all__ = [
@@ -112,7 +116,11 @@ class Database(abc.ABC):
 
 
 class SQLiteDatabase(Database):
-    """A SQLite file opened read-only; one connection behind a lock, shared by threads."""
+    """A SQLite file opened read-only; one connection behind a lock, shared by threads.
+
+    A fork waits until no thread is reading (SQLite keeps per-process lock state); the
+    child opens a connection of its own.
+    """
 
     def __init__(self, path: str, timeout: float = 30.0) -> None:
         if not path or path == ":memory:":
@@ -124,6 +132,14 @@ class SQLiteDatabase(Database):
         self.timeout = _positive_seconds("timeout", timeout)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        _fork.register_quiet(self)
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork(self) -> None:
+        _fork.abandon(self._conn)
+        self._lock, self._conn = threading.Lock(), None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -203,6 +219,13 @@ class PostgresDatabase(Database):
         self._idle: list[Any] = []
         self._open = 0
         self._lock = threading.Condition()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        # Connections in use by the parent's threads at the fork are the parent's too:
+        # none is counted in the child.
+        _fork.abandon(*self._idle)
+        self._lock, self._idle, self._open = threading.Condition(), [], 0
 
     #: URL options this database takes, with their parsers.
     OPTIONS: Mapping[str, Callable[[str], Any]] = {
@@ -367,11 +390,18 @@ class RedisReader:
             raise ConfigurationError(f"the path of a Redis URL is a database number, got {url.path!r}")
         timeout = _positive_seconds("socket_timeout", socket_timeout)
         self.where = f"Redis database {database} at {url.host or 'localhost'}:{url.port or 6379}"
-        self.client: Any = redis.Redis(
+        self._new_client = functools.partial(
+            redis.Redis,
             host=url.host or "localhost", port=url.port or 6379, db=int(database),
             username=url.username, password=url.password, ssl=url.scheme.endswith("rediss"),
             socket_timeout=timeout, socket_connect_timeout=timeout, protocol=2,
         )
+        self.client: Any = self._new_client()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        _fork.abandon(self.client)
+        self.client = self._new_client()  # connects on first use
 
     def session_ids(self, prefix: str, kind: str) -> Iterator[str]:
         """What follows ``prefix`` in the keys of one type (``list``, ``hash``) that start

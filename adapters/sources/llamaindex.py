@@ -37,7 +37,7 @@ from llama_index.core.base.llms.types import ChatMessage
 
 from adapters._gc import collector_paused
 from adapters.llamaindex import to_canonical
-from sessions import ConfigurationError, SessionInfo
+from sessions import ConfigurationError, SessionInfo, _fork
 from sessions._message import Message
 from sessions._registry import StoreURL
 
@@ -91,7 +91,8 @@ class LlamaIndexFileSource(PeerSource):
     The file is one JSON document: it is read whole on first use and again whenever it
     changes (size, time or inode), so ``get(limit=N)`` converts N messages but the file
     is parsed whole. Each message is kept as its JSON text, so every read builds fresh
-    objects. ``info`` has no times (the file keeps none): :data:`UNKNOWN_TIME`.
+    objects. ``info`` has no times (the file keeps none): :data:`UNKNOWN_TIME`. A fork
+    waits until no thread is loading the file; the child keeps the copy.
     """
 
     driver_errors = DRIVER_ERRORS
@@ -103,6 +104,13 @@ class LlamaIndexFileSource(PeerSource):
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._store: dict[str, list[str]] = {}
+        _fork.register_quiet(self)
+
+    def _quiet_lock(self) -> threading.Lock:
+        return self._lock
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # the forking thread held it: the copy is consistent
 
     @classmethod
     def from_url(cls, url: StoreURL) -> LlamaIndexFileSource:
