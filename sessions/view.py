@@ -27,7 +27,10 @@ The rules, in order:
    the message (and the message left out if nothing remains), and tool results that do
    not answer a call of the assistant message just before them (orphans, duplicates)
    are left out. So a view never starts inside a tool exchange and never ends with
-   unanswered tool calls.
+   unanswered tool calls. Assistant messages that only call tools, one after another
+   before any result (parallel calls a writer stored apart, as the Agents SDK does
+   around a reasoning item), are one exchange: their calls are viewed in the first,
+   which stands for the others.
 5. **Windows drop orphans rather than grow.** ``limit=N`` keeps the last ``N`` messages
    given *before* the rules apply, so a view of ``limit=N`` never holds more than ``N``
    messages: when the window starts between an assistant's tool calls and their results,
@@ -420,6 +423,13 @@ def _plain_with_extras(message: Message, role: str) -> bool:
     return message.keys().isdisjoint(_NOT_PLAIN[role])
 
 
+def _more_calls(model: Message) -> bool:
+    """True for an assistant message (in model form) that only calls tools: when an
+    exchange's calls are still waiting for their results, it adds calls to it."""
+    return bool(model.get("tool_calls")) and not _says(model.get("content")) \
+        and not model.get("refusal") and not model.get("function_call") and not model.get("audio")
+
+
 def _build(source: Sequence[Message], extras: bool) -> ModelView:
     out: list[Message] = []
     at: list[int] = []
@@ -463,6 +473,16 @@ def _build(source: Sequence[Message], extras: bool) -> ModelView:
                     answers.append((index, model))
             continue  # otherwise an orphan
         if asks is not None:
+            if not answers and role == "assistant" and _more_calls(model):
+                # Parallel calls the writer stored apart (the Agents SDK keeps a reasoning
+                # item between two function calls): one exchange, the calls in its first
+                # message, which stands for this one too.
+                known = {call["id"] for call in asks["tool_calls"]}
+                more = [call for call in model["tool_calls"] if call["id"] not in known]
+                if more:
+                    asks = {**asks, "tool_calls": [*asks["tool_calls"], *more]}
+                    wanted.update(call["id"] for call in more)
+                continue
             if wanted or len(answers) != len(asks["tool_calls"]):
                 _close_exchange(out, at, asked_at, asks, answers, wanted)
             else:  # every call answered once: the exchange is whole as it is

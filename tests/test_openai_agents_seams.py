@@ -745,3 +745,39 @@ def test_an_audio_reply_is_its_transcript_for_the_sdk() -> None:
     spoken = {"role": "assistant", "content": None,
               "audio": {"id": "audio_1", "data": "UklG", "expires_at": 1, "transcript": "Hi there"}}
     assert messages_to_items([spoken]) == [{"role": "assistant", "content": "Hi there"}]
+
+
+async def test_parallel_calls_stored_apart_by_reasoning_read_as_one_exchange() -> None:
+    """The SDK stores parallel function calls as separate items, with reasoning items
+    between them; every framework must read both calls and both results."""
+    store = sessions.MemorySession()
+    items: list[Any] = [
+        {"role": "user", "content": "Send the email and open a ticket."},
+        {"type": "reasoning", "id": "rs_before", "summary": []},
+        {"type": "function_call", "id": "fc_email", "call_id": "email", "name": "send_email",
+         "arguments": "{}"},
+        {"type": "reasoning", "id": "rs_ticket", "summary": []},
+        {"type": "function_call", "id": "fc_ticket", "call_id": "ticket", "name": "create_ticket",
+         "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "email", "output": "email sent"},
+        {"type": "function_call_output", "call_id": "ticket", "output": "ticket T-1"},
+    ]
+    session = AgentsSession(store, "x")
+    await session.add_items(copy.deepcopy(items))
+    assert await session.get_items() == items
+    assert await session.get_items(limit=6) == items[1:]  # the window starts at a reasoning item
+    stored = store.get("x")
+    # A Chat Completions model sees one assistant message with both calls, then both results.
+    viewed = model_view(stored)
+    assert problems([*viewed, {"role": "user", "content": "next"}]) == []
+    assert [(m["role"], [c["id"] for c in m.get("tool_calls") or ()]) for m in viewed] == [
+        ("user", []), ("assistant", ["email", "ticket"]), ("tool", []), ("tool", [])]
+    langchain = SessionChatMessageHistory(store, "x").messages
+    assert [c["id"] for c in langchain[1].tool_calls] == ["email", "ticket"]  # type: ignore[attr-defined]
+    assert [m.content for m in langchain[2:]] == ["email sent", "ticket T-1"]
+    # Writing back what was read changes nothing, in LangChain and LlamaIndex.
+    history = SessionChatMessageHistory(store, "x")
+    history.messages = history.messages
+    chat_store = SessionChatStore(store)
+    chat_store.set_messages("x", chat_store.get_messages("x"))
+    assert store.get("x") == stored and await session.get_items() == items

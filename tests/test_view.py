@@ -319,3 +319,23 @@ def test_ends_open_says_whether_the_last_tool_exchange_may_still_get_results() -
     assert ModelView.of([asks, answer, REASONING]).ends_open
     assert not ModelView.of([asks, answer, {"role": "user", "content": "ok"}]).ends_open
     assert not ModelView.of([answer]).ends_open and not ModelView.of([]).ends_open
+
+
+def test_parallel_calls_stored_apart_are_one_exchange() -> None:
+    def asks(call_id: str, content: Any = None) -> dict[str, Any]:
+        return {"role": "assistant", "content": content, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+
+    def answer(call_id: str) -> dict[str, Any]:
+        return {"role": "tool", "tool_call_id": call_id, "content": f"result {call_id}"}
+
+    history = [{"role": "user", "content": "go"}, asks("a"), REASONING, asks("b"), answer("a"), answer("b")]
+    view = ModelView.of(history)
+    assert view.messages[1]["tool_calls"] == [*asks("a")["tool_calls"], *asks("b")["tool_calls"]]
+    assert view.positions == [0, 1, 4, 5] and not problems(view.messages)
+    assert history[1] == asks("a"), "the stored message was changed"
+    # Calls after a result, or a message that also says something, start a new exchange.
+    assert [m["role"] for m in model_view([asks("a"), answer("a"), asks("b"), answer("b")])] == [
+        "assistant", "tool", "assistant", "tool"]
+    said = model_view([asks("a"), asks("b", "Also this."), answer("a"), answer("b")])
+    assert said == [{**asks("b", "Also this.")}, answer("b")]

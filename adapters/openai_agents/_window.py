@@ -34,6 +34,11 @@ _OUTPUT_OF = {
 _CALL_OF = {output: call for call, output in _OUTPUT_OF.items()}
 
 
+def _call_id(item: Item) -> object:
+    """The call id of a function or custom tool call item, else None."""
+    return item.get("call_id") if item.get("type") in ("function_call", "custom_tool_call") else None
+
+
 def _is_reasoning(item: Item) -> bool:
     return item.get("type") == "reasoning"
 
@@ -113,6 +118,10 @@ class Window:
             window.append(message)
         view = ModelView.of(window, extras=True)
         viewed = dict(zip(view.positions, view.messages, strict=True))
+        # Calls the view shows, and those whose items are in already: the view shows
+        # parallel calls stored apart in the first of their messages.
+        shown_calls = {call["id"] for seen in view.messages for call in seen.get("tool_calls") or ()}
+        given: set[object] = set()
         for offset, message in enumerate(window):
             index = first + offset
             low, high = max(cut, starts[index]), starts[index + 1]
@@ -123,8 +132,14 @@ class Window:
                     continue
                 if message.get(RESPONSES_ONLY_KEY) is True:
                     responses_only = True
-                elif message.get("role") == "tool" or message.get("tool_calls") \
-                        or model_message(message, extras=True) is not None:
+                elif message.get("tool_calls"):  # its calls may be shown with an earlier message's
+                    merged = [e for e in range(low, high) if _call_id(entries[e]) in shown_calls
+                              and _call_id(entries[e]) not in given]
+                    given.update(_call_id(entries[e]) for e in merged)
+                    items += [entries[e] for e in merged]
+                    sources += merged
+                    continue
+                elif message.get("role") == "tool" or model_message(message, extras=True) is not None:
                     continue
                 items += entries[low:high]
                 sources += range(low, high)
@@ -137,10 +152,12 @@ class Window:
             if exact[index] or seen is message:
                 items += [entries[e] for e in kept]
                 sources += kept
+                given.update(_call_id(entries[e]) for e in kept)
             elif kept:  # another framework's message: the items of its model form
                 made = plain_items(seen, self.custom)
                 items += made
                 sources += [kept[-1]] * len(made)
+                given.update(_call_id(item) for item in made)
         return items, sources, responses_only
 
     @staticmethod
