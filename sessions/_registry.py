@@ -121,8 +121,11 @@ class StoreURL:
             )
         try:
             parts = urlsplit(url)
-        except ValueError as error:
-            raise ConfigurationError(f"store URL {shown!r} is malformed: {error}") from None
+        except ValueError:  # brackets that hold no IPv6 address; the message may quote a password
+            raise ConfigurationError(
+                f"store URL {shown!r} is malformed: '[' and ']' are only for an IPv6 host (in a"
+                " password, write them as %5B and %5D)"
+            ) from None
         try:
             port = parts.port
         except ValueError:  # its message may quote part of a password: not shown

@@ -427,7 +427,7 @@ def _more_calls(model: Message) -> bool:
     """True for an assistant message (in model form) that only calls tools: when an
     exchange's calls are still waiting for their results, it adds calls to it."""
     return bool(model.get("tool_calls")) and not _says(model.get("content")) \
-        and not model.get("refusal") and not model.get("function_call") and not model.get("audio")
+        and not model.get("refusal") and not model.get("function_call")
 
 
 def _build(source: Sequence[Message], extras: bool) -> ModelView:

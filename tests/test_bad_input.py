@@ -219,6 +219,8 @@ def test_connect_gives_a_store_or_a_session_error_and_never_shows_a_password(url
         ("memory://u:hunter2@", "hunter2"),
         ("redis://:hunter2@[::1/0", "hunter2"),
         ("redis://:hunter2@h/0\n", "hunter2"),
+        ("redis://user:hun][ter2@127.0.0.1:1", "ter2"),  # urlsplit's error quotes the text after ']'
+        ("postgresql://u:hun[ter2@h/db", "ter2"),
     ],
 )
 def test_url_errors_never_show_the_password(url: str, secret: str) -> None:

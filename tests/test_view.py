@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import sessions
@@ -263,8 +263,15 @@ _message = st.one_of(
 _history = st.lists(_message, max_size=12)
 
 
+_CALL_C1 = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_history, st.one_of(st.none(), st.integers(min_value=0, max_value=12)))
+# Parallel calls stored apart, the second with a malformed extra: viewed alike with extras.
+@example([{"role": "assistant", "content": None, "tool_calls": [_CALL_C1]},
+          {"role": "assistant", "content": None, "tool_calls": [_CALL_C1], "audio": "0"},
+          {"role": "tool", "tool_call_id": "c1", "content": None}], None)
 def test_every_view_is_a_valid_request(history: list[dict[str, Any]], limit: int | None) -> None:
     before = copy.deepcopy(history)
     view = ModelView.of(history, limit=limit)
