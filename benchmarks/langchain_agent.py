@@ -49,7 +49,6 @@ from langchain_core.tools import tool
 
 import sessions
 from adapters.langchain import SessionChatMessageHistory, SessionHistoryMiddleware, to_canonical
-from adapters.langchain._batches import stored_to_langchain
 from adapters.langchain._cache import HistoryCache, read_history
 from benchmarks.langchain_targets import history
 from sessions import Message
@@ -159,8 +158,8 @@ def rows(store: sessions.Session, loop: asyncio.AbstractEventLoop) -> Iterator[R
     window = create_agent(Replies(), [lookup], system_prompt="Be brief.",
                           middleware=[SessionHistoryMiddleware(timed, limit=50)])  # type: ignore[arg-type]
     # What the agent without middleware is given: the same conversation, already built.
-    whole = stored_to_langchain(store.get(SESSION), session_id=SESSION)
-    last = stored_to_langchain(store.get(SESSION, limit=50), session_id=SESSION)
+    whole = read_history(store.get(SESSION), session_id=SESSION, operation="get")
+    last = read_history(store.get(SESSION, limit=50), session_id=SESSION, operation="get")
 
     def turn(agent: Any, given: list[BaseMessage], asynchronous: bool = False) -> Callable[[], Sample]:
         def one() -> Sample:
@@ -199,7 +198,7 @@ def rows(store: sessions.Session, loop: asyncio.AbstractEventLoop) -> Iterator[R
     yield "reference: store.get(limit=50)", bare(lambda: store.get(SESSION, limit=50))
     yield "reference: SessionChatMessageHistory.messages", bare(lambda: legacy.messages)
     yield "reference: the history read afresh (store.get, view, messages)", bare(
-        lambda: stored_to_langchain(store.get(SESSION), session_id=SESSION))
+        lambda: read_history(store.get(SESSION), session_id=SESSION, operation="get"))
     yield CACHED_READ, cached_read_after_a_turn
     yield HOOKS, turn(hooks, whole)
     yield WHOLE_WITHOUT, turn(plain, whole)

@@ -13,8 +13,8 @@ from sessions._base import Session
 from sessions._errors import CorruptRecordError, InvalidArgumentError, InvalidMessageError
 from sessions._message import Message, check_limit, check_session_id
 
+from ._batches import langchain_to_stored
 from ._cache import read_history
-from ._convert import to_canonical
 from ._view import rewrite, view_of
 
 __all__ = ["SessionChatMessageHistory", "session_history_factory"]
@@ -71,15 +71,7 @@ class SessionChatMessageHistory(BaseChatMessageHistory):
                 f"expected a sequence of messages, got {type(messages).__name__}",
                 session_id=self.session_id, operation=operation,
             )
-        converted = []
-        for index, message in enumerate(messages):
-            try:
-                converted.append(to_canonical(message))
-            except InvalidMessageError as error:
-                raise InvalidMessageError(
-                    error.reason, index=index, session_id=self.session_id, operation=operation
-                ) from error
-        return converted
+        return langchain_to_stored(messages, session_id=self.session_id, operation=operation)
 
     @property
     def messages(self) -> list[BaseMessage]:

@@ -8,10 +8,11 @@ no framework itself; each family module does.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from adapters._gc import collector_paused
 from sessions import CorruptRecordError, SessionError, SessionInfo
 from sessions._base import BaseSession
 from sessions._message import Message, check_limit, check_session_id, encode_message
@@ -30,6 +31,22 @@ class ReadOnlySourceError(SessionError):
 def corrupt(where: str, reason: object, session_id: str | None, operation: str) -> CorruptRecordError:
     """The error for a stored row or file the peer's layout does not allow."""
     return CorruptRecordError(f"{where}: {reason}", session_id=session_id, operation=operation)
+
+
+def convert_rows(rows: Iterable[tuple[Any, Any]], count: int, where: Callable[[Any], str],
+                 session_id: str, parse: Callable[[Any], Message], what: str) -> list[Message]:
+    """``(position, payload)`` rows as canonical messages, each made by ``parse``; a
+    payload ``parse`` cannot read raises :class:`CorruptRecordError` naming
+    ``where(position)`` and saying it is not ``what``. ``count`` rows or more are
+    converted with the cyclic collector paused (:mod:`adapters._gc`)."""
+    messages: list[Message] = []
+    with collector_paused(count):
+        for position, payload in rows:
+            try:
+                messages.append(parse(payload))
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                raise corrupt(where(position), f"not {what} ({error})", session_id, "get") from error
+    return messages
 
 
 def utc_from_ns(nanoseconds: int) -> datetime:

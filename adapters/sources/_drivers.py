@@ -40,6 +40,7 @@ __all__ = [
     "iter_distinct",
     "one_query",
     "open_database",
+    "read_rows",
     "redis_reader",
 ]
 
@@ -344,6 +345,21 @@ def iter_distinct(database: Database, table: str, column: str, page: int = 500) 
         if len(rows) < page:
             return
         after = rows[-1][0]
+
+
+def read_rows(database: Database, select: str, key: Any, forwards: str, backwards: str,
+              limit: int | None) -> list[tuple[Any, Any]]:
+    """The ``(id, payload)`` rows ``select`` (a query with one ``?``, for ``key``) gives,
+    in ``forwards`` order (an ``ORDER BY`` list): all of them, or the last ``limit``,
+    read in ``backwards`` order and put back."""
+
+    def read(fetch: Fetch) -> list[tuple[Any, Any]]:
+        if limit is None:
+            return [(r[0], r[1]) for r in fetch(f"{select} ORDER BY {forwards}", (key,))]
+        rows = fetch(f"{select} ORDER BY {backwards} LIMIT ?", (key, limit))
+        return [(r[0], r[1]) for r in reversed(rows)]
+
+    return database.read(read)
 
 
 def one_query(text: str, params: Sequence[Any]) -> Callable[[Fetch], list[Row]]:

@@ -33,41 +33,36 @@ from typing import Any
 
 from langchain_core.messages import messages_from_dict
 
-from adapters._gc import collector_paused
 from adapters.langchain import to_canonical
 from sessions import ConfigurationError, SessionInfo
 from sessions._message import Message
 from sessions._registry import StoreURL
 
-from ._base import PeerSource, corrupt
+from ._base import PeerSource, convert_rows
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
-    Fetch,
     Layout,
     RedisReader,
     check_layout,
     check_name,
     iter_distinct,
     open_database,
+    read_rows,
     redis_reader,
 )
 
 __all__ = ["LangChainPostgresSource", "LangChainRedisSource", "LangChainSQLSource"]
 
+def _parse(payload: Any) -> Message:
+    """A stored ``message_to_dict`` payload (JSON text or parsed) as a canonical message."""
+    data = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+    return to_canonical(messages_from_dict([data])[0])
+
+
 def _convert(rows: Iterable[tuple[Any, Any]], count: int, where: Callable[[Any], str],
              session_id: str) -> list[Message]:
-    """Stored ``message_to_dict`` payloads (JSON text or parsed) to canonical messages."""
-    messages: list[Message] = []
-    with collector_paused(count):
-        for position, payload in rows:
-            try:
-                data = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
-                messages.append(to_canonical(messages_from_dict([data])[0]))
-            except (ValueError, TypeError, KeyError, AttributeError) as error:
-                raise corrupt(where(position), f"not a LangChain message ({error})",
-                              session_id, "get") from error
-    return messages
+    return convert_rows(rows, count, where, session_id, _parse, "a LangChain message")
 
 
 class _TableSource(PeerSource):
@@ -100,15 +95,8 @@ class _TableSource(PeerSource):
         key = self._key(session_id)
         if key is None:
             return []
-        select = f"SELECT id, message FROM {self._table} WHERE {self._sid} = ?"
-
-        def read(fetch: Fetch) -> list[tuple[Any, Any]]:
-            if limit is None:
-                return [(r[0], r[1]) for r in fetch(select + " ORDER BY id", (key,))]
-            rows = fetch(select + " ORDER BY id DESC LIMIT ?", (key, limit))
-            return [(r[0], r[1]) for r in reversed(rows)]
-
-        rows = self.database.read(read)
+        rows = read_rows(self.database, f"SELECT id, message FROM {self._table} WHERE {self._sid} = ?",
+                         key, "id", "id DESC", limit)
         return _convert(rows, len(rows), lambda row_id: f"row id={row_id} of table "
                         f"{self.table_name!r} in {self.database.where}", session_id)
 

@@ -35,17 +35,15 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 
-from adapters._gc import collector_paused
 from adapters.llamaindex import to_canonical
 from sessions import ConfigurationError, SessionInfo, _fork
 from sessions._message import Message
 from sessions._registry import StoreURL
 
-from ._base import UNKNOWN_TIME, PeerSource, corrupt, utc_from_ns
+from ._base import UNKNOWN_TIME, PeerSource, convert_rows, corrupt, utc_from_ns
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
-    Fetch,
     Layout,
     RedisReader,
     SQLiteDatabase,
@@ -54,6 +52,7 @@ from ._drivers import (
     iter_distinct,
     one_query,
     open_database,
+    read_rows,
     redis_reader,
 )
 
@@ -64,22 +63,16 @@ __all__ = ["LlamaIndexFileSource", "LlamaIndexPostgresSource", "LlamaIndexRedisS
 PAGE = 500
 
 
+def _parse(payload: Any) -> Message:
+    """A stored ``ChatMessage`` dump (JSON text or parsed) as a canonical message."""
+    if isinstance(payload, (str, bytes)):
+        return to_canonical(ChatMessage.model_validate_json(payload))
+    return to_canonical(ChatMessage.model_validate(payload))
+
+
 def _convert(rows: Iterable[tuple[Any, Any]], count: int, where: Callable[[Any], str],
              session_id: str) -> list[Message]:
-    """Stored ``ChatMessage`` dumps (JSON text or parsed) to canonical messages."""
-    messages: list[Message] = []
-    with collector_paused(count):
-        for position, payload in rows:
-            try:
-                if isinstance(payload, (str, bytes)):
-                    message = ChatMessage.model_validate_json(payload)
-                else:
-                    message = ChatMessage.model_validate(payload)
-                messages.append(to_canonical(message))
-            except (ValueError, TypeError, KeyError, AttributeError) as error:
-                raise corrupt(where(position), f"not a LlamaIndex ChatMessage ({error})",
-                              session_id, "get") from error
-    return messages
+    return convert_rows(rows, count, where, session_id, _parse, "a LlamaIndex ChatMessage")
 
 
 # -- SimpleChatStore's persist file ---------------------------------------------------------
@@ -353,15 +346,8 @@ class LlamaIndexSQLSource(_SQLSource):
 
     def _read(self, session_id: str, limit: int | None) -> list[Message]:
         self._check_layout()
-        select = f'SELECT id, "data" FROM {self._table} WHERE "key" = ?'
-
-        def read(fetch: Fetch) -> list[tuple[Any, Any]]:
-            if limit is None:
-                return [(r[0], r[1]) for r in fetch(select + ' ORDER BY "timestamp", id', (session_id,))]
-            rows = fetch(select + ' ORDER BY "timestamp" DESC, id DESC LIMIT ?', (session_id, limit))
-            return [(r[0], r[1]) for r in reversed(rows)]
-
-        rows = self.database.read(read)
+        rows = read_rows(self.database, f'SELECT id, "data" FROM {self._table} WHERE "key" = ?',
+                         session_id, '"timestamp", id', '"timestamp" DESC, id DESC', limit)
         return _convert(rows, len(rows), self._where, session_id)
 
     def _summary(self, session_id: str) -> tuple[int, Any, Any]:

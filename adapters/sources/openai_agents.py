@@ -44,13 +44,13 @@ from ._base import UNKNOWN_TIME, PeerSource, corrupt
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
-    Fetch,
     PostgresDatabase,
     RedisReader,
     check_layout,
     check_name,
     iter_distinct,
     open_database,
+    read_rows,
     redis_reader,
 )
 
@@ -181,15 +181,9 @@ class AgentsSQLSource(PeerSource):
         return f"row id={row_id} of table {self.messages_table!r} in {self.database.where}"
 
     def _window(self, session_id: str, size: int | None) -> Window:
-        select = f"SELECT id, message_data FROM {self._messages} WHERE session_id = ?"
-
-        def read(fetch: Fetch) -> Window:
-            if size is None:
-                return [(r[0], r[1]) for r in fetch(f"{select} ORDER BY {self._order}", (session_id,))], True
-            rows = fetch(f"{select} ORDER BY {self._backwards} LIMIT ?", (session_id, size))
-            return [(r[0], r[1]) for r in reversed(rows)], len(rows) < size
-
-        return self.database.read(read)
+        rows = read_rows(self.database, f"SELECT id, message_data FROM {self._messages} WHERE session_id = ?",
+                         session_id, self._order, self._backwards, size)
+        return rows, size is None or len(rows) < size
 
     def _read(self, session_id: str, limit: int | None) -> list[Message]:
         self._check_layout()
