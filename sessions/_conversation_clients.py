@@ -25,6 +25,7 @@ import openai
 from . import _fork
 from ._conversation_flows import Api, Flow, Step
 from ._errors import ConfigurationError
+from ._flow import adrive, drive
 from ._loops import PerLoop
 
 __all__ = ["ConversationClients", "SessionLock", "SessionLocks"]
@@ -200,31 +201,11 @@ class ConversationClients:
 
     def run(self, flow: Flow[T]) -> T:
         """Run ``flow`` with the sync client; return what it returns."""
-        try:
-            step = next(flow)
-            while True:
-                try:
-                    result = self._do(step)
-                except Exception as error:
-                    step = flow.throw(error)
-                else:
-                    step = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return drive(flow, self._do)
 
     async def arun(self, flow: Flow[T]) -> T:
         """Run ``flow`` with the running event loop's client; return what it returns."""
-        try:
-            step = next(flow)
-            while True:
-                try:
-                    result = await self._ado(step)
-                except Exception as error:
-                    step = flow.throw(error)
-                else:
-                    step = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return await adrive(flow, self._ado)
 
     def locked(self, session_id: str, flow: Flow[T]) -> T:
         """Run ``flow`` under the session's lock."""

@@ -10,12 +10,13 @@ fixed in one twin only. An exception raised by a call is thrown into the flow at
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
-__all__ = ["Call", "Flow", "arun", "call", "run"]
+__all__ = ["Call", "Flow", "adrive", "arun", "call", "drive", "run"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 Call = tuple[Any, str, tuple[Any, ...], dict[str, Any]]
 """``(store, method name, args, kwargs)``, as made by :func:`call`."""
@@ -29,31 +30,52 @@ def call(store: Any, name: str, *args: Any, **kwargs: Any) -> Call:
     return store, name, args, kwargs
 
 
-def run(flow: Flow[T]) -> T:
-    """Drive ``flow`` with the sync methods; return what it returns."""
+def drive(flow: Generator[S, Any, T], do: Callable[[S], Any]) -> T:
+    """Drive ``flow``, performing each step it yields with ``do``; return what it returns.
+    An exception ``do`` raises is thrown into the flow at the step's ``yield``."""
     try:
-        store, name, args, kwargs = next(flow)
+        step = next(flow)
         while True:
             try:
-                result = getattr(store, name)(*args, **kwargs)
+                result = do(step)
             except Exception as error:
-                store, name, args, kwargs = flow.throw(error)
+                step = flow.throw(error)
             else:
-                store, name, args, kwargs = flow.send(result)
+                step = flow.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+async def adrive(flow: Generator[S, Any, T], do: Callable[[S], Awaitable[Any]]) -> T:
+    """:func:`drive`, awaiting each step."""
+    try:
+        step = next(flow)
+        while True:
+            try:
+                result = await do(step)
+            except Exception as error:
+                step = flow.throw(error)
+            else:
+                step = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _sync(step: Call) -> Any:
+    store, name, args, kwargs = step
+    return getattr(store, name)(*args, **kwargs)
+
+
+def _async(step: Call) -> Awaitable[Any]:
+    store, name, args, kwargs = step
+    return getattr(store, "a" + name)(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+def run(flow: Flow[T]) -> T:
+    """Drive ``flow`` with the sync methods; return what it returns."""
+    return drive(flow, _sync)
 
 
 async def arun(flow: Flow[T]) -> T:
     """Drive ``flow`` with the async methods; return what it returns."""
-    try:
-        store, name, args, kwargs = next(flow)
-        while True:
-            try:
-                result = await getattr(store, "a" + name)(*args, **kwargs)
-            except Exception as error:
-                store, name, args, kwargs = flow.throw(error)
-            else:
-                store, name, args, kwargs = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    return await adrive(flow, _async)
