@@ -10,12 +10,15 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from adapters._gc import collector_paused
 from sessions import CorruptRecordError, SessionError, SessionInfo
 from sessions._base import BaseSession
 from sessions._message import Message, check_limit, check_session_id, encode_message
+from sessions._registry import StoreURL
+
+from ._drivers import DRIVER_ERRORS, RedisReader, redis_reader
 
 __all__ = ["UNKNOWN_TIME", "PeerSource", "ReadOnlySourceError", "corrupt", "utc_from_ns"]
 
@@ -170,3 +173,29 @@ class PeerSource(BaseSession):
 
     def _delete_if_idle(self, session_id: str, cutoff: datetime) -> bool:
         self._refuse("delete_if_idle", session_id)
+
+
+R = TypeVar("R", bound="RedisSource")
+
+
+class RedisSource(PeerSource):
+    """A peer store kept in Redis, read through one :class:`RedisReader`; ``key_prefix``
+    (the peer's own default when not given) says which keys are the peer's."""
+
+    driver_errors = DRIVER_ERRORS
+    #: The peer library's own key prefix.
+    default_prefix: ClassVar[str] = ""
+
+    def __init__(self, reader: RedisReader, key_prefix: str | None = None) -> None:
+        self.reader = reader
+        self.key_prefix = self.default_prefix if key_prefix is None else key_prefix
+
+    @classmethod
+    def from_url(cls: type[R], url: StoreURL) -> R:
+        """``<scheme>://[user:password@]host:6379/0`` (``<scheme>s://`` for TLS: e.g.
+        ``agents+rediss://``). Options: ``key_prefix``, ``socket_timeout``."""
+        reader, options = redis_reader(url, {"key_prefix": str})
+        return cls(reader, **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reader.where}, key_prefix={self.key_prefix!r})"

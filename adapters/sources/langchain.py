@@ -38,18 +38,16 @@ from sessions import ConfigurationError, SessionInfo
 from sessions._message import Message
 from sessions._registry import StoreURL
 
-from ._base import PeerSource, convert_rows
+from ._base import PeerSource, RedisSource, convert_rows
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
     Layout,
-    RedisReader,
     check_layout,
     check_name,
     iter_distinct,
     open_database,
     read_rows,
-    redis_reader,
 )
 
 __all__ = ["LangChainPostgresSource", "LangChainRedisSource", "LangChainSQLSource"]
@@ -191,26 +189,12 @@ class LangChainPostgresSource(_TableSource):
         return SessionInfo(session_id, int(count), first, last)
 
 
-class LangChainRedisSource(PeerSource):
+class LangChainRedisSource(RedisSource):
     """langchain-community ``RedisChatMessageHistory``: a list per session, newest first
     (``LPUSH``). ``get(limit=N)`` reads N elements. ``info`` has no times (the list
     keeps none): both are :data:`UNKNOWN_TIME`."""
 
-    driver_errors = DRIVER_ERRORS
-
-    def __init__(self, reader: RedisReader, key_prefix: str = "message_store:") -> None:
-        self.reader = reader
-        self.key_prefix = key_prefix
-
-    @classmethod
-    def from_url(cls, url: StoreURL) -> LangChainRedisSource:
-        """``langchain+redis://[user:password@]host:6379/0`` (``langchain+rediss://`` for
-        TLS). Options: ``key_prefix`` (``message_store:``), ``socket_timeout``."""
-        reader, options = redis_reader(url, {"key_prefix": str})
-        return cls(reader, **options)
-
-    def __repr__(self) -> str:
-        return f"LangChainRedisSource({self.reader.where}, key_prefix={self.key_prefix!r})"
+    default_prefix = "message_store:"
 
     def _read(self, session_id: str, limit: int | None) -> list[Message]:
         key = self.key_prefix + session_id

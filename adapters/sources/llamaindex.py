@@ -40,12 +40,11 @@ from sessions import ConfigurationError, SessionInfo, _fork
 from sessions._message import Message
 from sessions._registry import StoreURL
 
-from ._base import UNKNOWN_TIME, PeerSource, convert_rows, corrupt, utc_from_ns
+from ._base import UNKNOWN_TIME, PeerSource, RedisSource, convert_rows, corrupt, utc_from_ns
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
     Layout,
-    RedisReader,
     SQLiteDatabase,
     check_layout,
     check_name,
@@ -53,7 +52,6 @@ from ._drivers import (
     one_query,
     open_database,
     read_rows,
-    redis_reader,
 )
 
 __all__ = ["LlamaIndexFileSource", "LlamaIndexPostgresSource", "LlamaIndexRedisSource",
@@ -173,7 +171,7 @@ class LlamaIndexFileSource(PeerSource):
 # -- RedisChatStore -------------------------------------------------------------------------
 
 
-class LlamaIndexRedisSource(PeerSource):
+class LlamaIndexRedisSource(RedisSource):
     """``RedisChatStore``: a list per key, oldest first; ``get(limit=N)`` reads N elements.
 
     The peer has no key prefix and lists every key of the database: by default so does
@@ -181,21 +179,7 @@ class LlamaIndexRedisSource(PeerSource):
     strips it from the session ids. ``info`` has no times: :data:`UNKNOWN_TIME`.
     """
 
-    driver_errors = DRIVER_ERRORS
-
-    def __init__(self, reader: RedisReader, key_prefix: str = "") -> None:
-        self.reader = reader
-        self.key_prefix = key_prefix
-
-    @classmethod
-    def from_url(cls, url: StoreURL) -> LlamaIndexRedisSource:
-        """``llamaindex+redis://[user:password@]host:6379/0`` (``llamaindex+rediss://`` for
-        TLS). Options: ``key_prefix`` (none), ``socket_timeout``."""
-        reader, options = redis_reader(url, {"key_prefix": str})
-        return cls(reader, **options)
-
-    def __repr__(self) -> str:
-        return f"LlamaIndexRedisSource({self.reader.where}, key_prefix={self.key_prefix!r})"
+    default_prefix = ""
 
     def _read(self, session_id: str, limit: int | None) -> list[Message]:
         key = self.key_prefix + session_id

@@ -40,18 +40,16 @@ from sessions import SessionInfo
 from sessions._message import Message
 from sessions._registry import StoreURL
 
-from ._base import UNKNOWN_TIME, PeerSource, corrupt
+from ._base import UNKNOWN_TIME, PeerSource, RedisSource, corrupt
 from ._drivers import (
     DRIVER_ERRORS,
     Database,
     PostgresDatabase,
-    RedisReader,
     check_layout,
     check_name,
     iter_distinct,
     open_database,
     read_rows,
-    redis_reader,
 )
 
 __all__ = ["AgentsRedisSource", "AgentsSQLSource"]
@@ -225,25 +223,11 @@ def _times(created: Any, updated: Any) -> tuple[datetime, datetime]:
     return _time(created), _time(updated if updated is not None else created)
 
 
-class AgentsRedisSource(PeerSource):
+class AgentsRedisSource(RedisSource):
     """``RedisSession``: a hash per session (``session_id``, ``created_at``,
     ``updated_at`` in seconds) and a list of items; ``list_sessions`` scans the hashes."""
 
-    driver_errors = DRIVER_ERRORS
-
-    def __init__(self, reader: RedisReader, key_prefix: str = "agents:session") -> None:
-        self.reader = reader
-        self.key_prefix = key_prefix
-
-    @classmethod
-    def from_url(cls, url: StoreURL) -> AgentsRedisSource:
-        """``agents+redis://[user:password@]host:6379/0`` (``agents+rediss://`` for TLS).
-        Options: ``key_prefix`` (``agents:session``), ``socket_timeout``."""
-        reader, options = redis_reader(url, {"key_prefix": str})
-        return cls(reader, **options)
-
-    def __repr__(self) -> str:
-        return f"AgentsRedisSource({self.reader.where}, key_prefix={self.key_prefix!r})"
+    default_prefix = "agents:session"
 
     def _keys(self, session_id: str) -> tuple[str, str]:
         session_key = f"{self.key_prefix}:{session_id}"
